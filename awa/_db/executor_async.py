@@ -1,0 +1,406 @@
+"""Named queries on one connection: the producer and admin operations.
+
+The sync twin ``executor.py`` is generated from this file by ``tools/async_to_sync.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
+
+from awa._db.connection import AnyioConnection
+from awa._db.errors import translating
+from awa._model.insert import InsertManyResult, InsertRow, SkippedJob
+from awa._model.job import Job, JobPage, job_from_row
+from awa._model.placeholders import check_placeholders
+from awa._model.states import JobState, mask_to_states
+from awa._sql import LATEST_VERSION, MIGRATIONS, Q, Query
+from awa.errors import (
+    DatabaseError,
+    InvalidStateError,
+    JobNotFound,
+    SchemaNotMigrated,
+    SchemaTooNew,
+    UniqueConflict,
+)
+
+Params = Mapping[str, Any] | None
+ProgressCallback = Callable[[int], None]
+
+_DEADLOCK = "40P01"
+_MIGRATE_ATTEMPTS = 5
+
+
+def _row_params(row: InsertRow) -> dict[str, Any]:
+    return {
+        "kind": row.kind,
+        "queue": row.queue,
+        "args": row.args,
+        "priority": row.priority,
+        "max_attempts": row.max_attempts,
+        "run_at": row.run_at,
+        "delay": row.delay,
+        "tags": row.tags,
+        "metadata": row.metadata,
+        "unique_key": row.unique_key,
+        "unique_states": row.unique_states,
+    }
+
+
+def _adapt_user_arg(value: Any) -> Any:
+    return Jsonb(value) if isinstance(value, dict) else value
+
+
+class AsyncExecutor:
+    """Runs named queries on one borrowed connection."""
+
+    def __init__(self, conn: AnyioConnection) -> None:
+        self.conn = conn
+
+    # -- generic ---------------------------------------------------------
+
+    async def one(self, query: Query, params: Params = None) -> DictRow | None:
+        with translating():
+            cur = await self.conn.execute(
+                query.text, params, prepare=None if query.prepare else False
+            )
+            return await cur.fetchone()
+
+    async def many(self, query: Query, params: Params = None) -> list[DictRow]:
+        with translating():
+            cur = await self.conn.execute(
+                query.text, params, prepare=None if query.prepare else False
+            )
+            return await cur.fetchall()
+
+    async def exec(self, query: Query, params: Params = None) -> int:
+        with translating():
+            cur = await self.conn.execute(
+                query.text, params, prepare=None if query.prepare else False
+            )
+            return cur.rowcount
+
+    async def copy(self, query: Query, rows: Sequence[Sequence[Any]]) -> None:
+        with translating():
+            async with self.conn.cursor() as cur, cur.copy(query.text) as copy:
+                for row in rows:
+                    await copy.write_row(row)
+
+    async def exec_begin(self) -> None:
+        await self.exec(Q["tx_begin"])
+
+    async def exec_commit(self) -> None:
+        await self.exec(Q["tx_commit"])
+
+    async def exec_rollback(self) -> None:
+        await self.exec(Q["tx_rollback"])
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncExecutor]:
+        """BEGIN ... COMMIT, or ROLLBACK when the block raises.
+
+        A rollback that can't run (the block was cancelled) is left to the pool,
+        which rolls back or closes every connection it takes back.
+        """
+        await self.exec_begin()
+        try:
+            yield self
+        except BaseException:
+            try:
+                await self.exec_rollback()
+            except Exception:  # the connection is dead: the pool discards it
+                pass
+            raise
+        await self.exec_commit()
+
+    # -- caller-written SQL ----------------------------------------------
+
+    async def user_query(self, sql: str, args: Sequence[Any]) -> tuple[int, list[DictRow]]:
+        """Run SQL with ``$1, $2`` placeholders; return (row count, rows)."""
+        check_placeholders(sql, len(args))
+        with translating():
+            async with psycopg.AsyncRawCursor(self.conn, row_factory=dict_row) as cur:
+                await cur.execute(sql, [_adapt_user_arg(a) for a in args])
+                rows = await cur.fetchall() if cur.description is not None else []
+                return cur.rowcount, rows
+
+    # -- schema ----------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        """The applied schema version, 0 when awa was never migrated here."""
+        present = await self.one(Q["schema_version_exists"])
+        if present is None or not present["present"]:
+            return 0
+        row = await self.one(Q["schema_version_current"])
+        return int(row["version"]) if row else 0
+
+    async def require_schema(self) -> int:
+        version = await self.schema_version()
+        if version < LATEST_VERSION:
+            raise SchemaNotMigrated(
+                f"the awa schema is at version {version}, this awa needs {LATEST_VERSION}:"
+                " run `awa migrate` or client.migrate()"
+            )
+        return version
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in one transaction; return the versions applied.
+
+        Concurrent callers serialise on an advisory lock; later ones find
+        nothing to do. A deadlock with live traffic is retried.
+        """
+        for attempt in range(1, _MIGRATE_ATTEMPTS + 1):
+            try:
+                return await self._migrate_once()
+            except DatabaseError as exc:
+                if exc.sqlstate != _DEADLOCK or attempt == _MIGRATE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _migrate_once(self) -> list[int]:
+        async with self.transaction():
+            await self.exec(Q["schema_migration_lock"])
+            current = await self.schema_version()
+            if current > LATEST_VERSION:
+                raise SchemaTooNew(
+                    f"the database's awa schema is at version {current}, newer than the"
+                    f" {LATEST_VERSION} this awa knows: upgrade awa instead of migrating"
+                )
+            applied: list[int] = []
+            for migration in MIGRATIONS[current:]:
+                with translating():
+                    await self.conn.execute(migration.sql, prepare=False)
+                await self.exec(
+                    Q["schema_version_record"],
+                    {"version": migration.version, "description": migration.description},
+                )
+                applied.append(migration.version)
+            return applied
+
+    # -- producing -------------------------------------------------------
+
+    async def job_insert(self, row: InsertRow) -> Job:
+        found = await self.one(Q["job_insert"], _row_params(row))
+        if found is None:  # pragma: no cover - the statement always returns a row
+            raise DatabaseError("insert returned no row")
+        return job_from_row(found)
+
+    async def job_insert_many(
+        self, rows: Sequence[InsertRow], *, on_unique_conflict: str
+    ) -> InsertManyResult:
+        """COPY a batch; must run inside a transaction.
+
+        Unique keys are claimed first, so conflicts are known before any row is
+        written: with ``"raise"`` nothing is written and ``UniqueConflict``
+        lists the first conflicts; with ``"skip"`` those jobs are left out and
+        reported in ``skipped``.
+        """
+        if not rows:
+            return InsertManyResult(ids=())
+        ids = [r["id"] for r in await self.many(Q["job_ids_allocate"], {"count": len(rows)})]
+        skipped = await self._claim_unique_keys(rows, ids, on_unique_conflict)
+        left_out = {s.index for s in skipped}
+        now = datetime.now(UTC)
+        immediate: list[tuple[Any, ...]] = []
+        due: list[tuple[Any, ...]] = []
+        deferred: list[tuple[Any, ...]] = []
+        for index, (row, job_id) in enumerate(zip(rows, ids, strict=True)):
+            if index in left_out:
+                continue
+            values = (job_id, row.kind, row.queue, row.args, row.priority, row.max_attempts)
+            extra = (row.tags, row.metadata, row.unique_key, row.unique_states)
+            if row.run_at is None and row.delay is None:
+                immediate.append(values + extra)
+                continue
+            run_at = row.run_at if row.run_at is not None else now + row.delay  # type: ignore[operator]
+            (due if run_at <= now else deferred).append((*values, run_at, *extra))
+        if immediate:
+            await self.copy(Q["job_copy_hot"], immediate)
+        if due:
+            await self.copy(Q["job_copy_hot_at"], due)
+        if deferred:
+            await self.copy(Q["job_copy_scheduled"], deferred)
+        return InsertManyResult(
+            ids=tuple(i for index, i in enumerate(ids) if index not in left_out),
+            skipped=tuple(skipped),
+        )
+
+    async def _claim_unique_keys(
+        self, rows: Sequence[InsertRow], ids: Sequence[int], on_unique_conflict: str
+    ) -> list[SkippedJob]:
+        wanted: list[tuple[int, bytes]] = []
+        for index, row in enumerate(rows):
+            if row.unique_key is None or row.unique_states is None:
+                continue
+            first_state = JobState.AVAILABLE if row.run_at is None and row.delay is None else None
+            states = mask_to_states(row.unique_states)
+            if first_state is None and not {JobState.AVAILABLE, JobState.SCHEDULED} & states:
+                continue
+            if first_state is not None and first_state not in states:
+                continue
+            wanted.append((index, row.unique_key))
+        if not wanted:
+            return []
+        keys = [key for _, key in wanted]
+        claimed_rows = await self.many(
+            Q["job_unique_preclaim"], {"keys": keys, "ids": [ids[i] for i, _ in wanted]}
+        )
+        claimed = {r["id"] for r in claimed_rows}
+        conflicts = [(i, key) for i, key in wanted if ids[i] not in claimed]
+        if not conflicts:
+            return []
+        holders = {
+            bytes(r["unique_key"]): r["job_id"]
+            for r in await self.many(Q["job_unique_holders"], {"keys": [k for _, k in conflicts]})
+        }
+        skipped = [SkippedJob(i, key, holders.get(key)) for i, key in conflicts]
+        if on_unique_conflict == "raise":
+            await self.exec(Q["job_unique_release"], {"ids": sorted(claimed)})
+            listed = ", ".join(
+                f"jobs[{s.index}] (held by job {s.existing_job_id})" for s in skipped[:5]
+            )
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            raise UniqueConflict(
+                f"{len(skipped)} job(s) of the batch have a unique key already taken:"
+                f" {listed}{more}; nothing was inserted (pass on_unique_conflict='skip'"
+                " to insert the rest)",
+                constraint="job_unique_claims_pkey",
+                existing_job_id=skipped[0].existing_job_id,
+                unique_key=skipped[0].unique_key,
+            )
+        return skipped
+
+    # -- reading ---------------------------------------------------------
+
+    async def job_get(self, job_id: int) -> Job | None:
+        row = await self.one(Q["job_get"], {"id": job_id})
+        return job_from_row(row) if row is not None else None
+
+    async def job_list(
+        self,
+        *,
+        state: JobState | None,
+        kind: str | None,
+        queue: str | None,
+        limit: int,
+        before_id: int | None,
+    ) -> JobPage:
+        rows = await self.many(
+            Q["job_list"],
+            {
+                "state": state.value if state is not None else None,
+                "kind": kind,
+                "queue": queue,
+                "limit": limit + 1,
+                "before_id": before_id,
+            },
+        )
+        jobs = tuple(job_from_row(r) for r in rows[:limit])
+        next_cursor = str(jobs[-1].id) if len(rows) > limit and jobs else None
+        return JobPage(jobs=jobs, next_cursor=next_cursor)
+
+    # -- admin -----------------------------------------------------------
+
+    async def _explain_miss(self, job_id: int, allowed: frozenset[JobState], verb: str) -> Job:
+        """Raise the reason an admin update matched no row (or return an idempotent hit)."""
+        job = await self.job_get(job_id)
+        if job is None:
+            raise JobNotFound(f"job {job_id} not found", job_id=job_id)
+        if job.state in allowed:
+            return job
+        raise InvalidStateError(
+            f"job {job_id} is {job.state.value}: it can't be {verb}", job_id=job_id, state=job.state
+        )
+
+    async def job_retry(self, job_id: int) -> Job:
+        row = await self.one(Q["job_retry"], {"id": job_id})
+        if row is not None:
+            return job_from_row(row)
+        return await self._explain_miss(job_id, frozenset({JobState.AVAILABLE}), "retried")
+
+    async def job_cancel(self, job_id: int, reason: str) -> Job:
+        row = await self.one(Q["job_cancel"], {"id": job_id, "reason": reason})
+        if row is not None:
+            return job_from_row(row)
+        return await self._explain_miss(job_id, frozenset({JobState.CANCELLED}), "cancelled")
+
+    async def job_cancel_by_unique_key(self, key: bytes, reason: str) -> Job | None:
+        found = await self.one(Q["job_find_by_unique_key"], {"unique_key": key})
+        if found is None:
+            return None
+        row = await self.one(Q["job_cancel"], {"id": found["id"], "reason": reason})
+        return job_from_row(row) if row is not None else None
+
+    async def jobs_retry_failed(
+        self,
+        *,
+        kind: str | None,
+        queue: str | None,
+        batch_size: int,
+        on_progress: ProgressCallback | None,
+    ) -> tuple[int, int]:
+        """Retry failed jobs batch by batch; return (retried, left for unique conflicts)."""
+        retried = conflicted = 0
+        after_id = 0
+        while True:
+            rows = await self.many(
+                Q["jobs_retry_failed"],
+                {"kind": kind, "queue": queue, "limit": batch_size, "after_id": after_id},
+            )
+            if not rows:
+                return retried, conflicted
+            after_id = rows[-1]["id"]
+            done = sum(1 for r in rows if r["retried"])
+            retried += done
+            conflicted += len(rows) - done
+            if on_progress is not None:
+                on_progress(retried)
+
+    async def jobs_discard_failed(
+        self,
+        *,
+        kind: str | None,
+        queue: str | None,
+        batch_size: int,
+        on_progress: ProgressCallback | None,
+    ) -> int:
+        discarded = 0
+        after_id = 0
+        while True:
+            rows = await self.many(
+                Q["jobs_discard_failed"],
+                {"kind": kind, "queue": queue, "limit": batch_size, "after_id": after_id},
+            )
+            if not rows:
+                return discarded
+            after_id = max(r["id"] for r in rows)
+            discarded += len(rows)
+            if on_progress is not None:
+                on_progress(discarded)
+
+    async def queue_pause(self, queue: str, paused_by: str | None) -> None:
+        await self.exec(Q["queue_pause"], {"queue": queue, "paused_by": paused_by})
+
+    async def queue_resume(self, queue: str) -> None:
+        await self.exec(Q["queue_resume"], {"queue": queue})
+
+    async def queue_drain(
+        self, queue: str, *, batch_size: int, on_progress: ProgressCallback | None
+    ) -> int:
+        drained = 0
+        while True:
+            rows = await self.many(Q["queue_drain"], {"queue": queue, "limit": batch_size})
+            if not rows:
+                return drained
+            drained += len(rows)
+            if on_progress is not None:
+                on_progress(drained)
+
+    async def queue_stats(self) -> list[DictRow]:
+        return await self.many(Q["queue_stats"])

@@ -1,0 +1,1 @@
+"""Pure logic with no I/O: states, kinds, codec, unique keys, validation."""

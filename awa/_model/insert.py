@@ -1,0 +1,320 @@
+"""Validating insert options and turning args into a row to write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+
+from awa._model.codec import encode_object
+from awa._model.kinds import derive_kind
+from awa._model.states import states_to_mask
+from awa._model.unique import UniqueOpts, parse_unique_opts, period_bucket, unique_key
+from awa.errors import ValidationError
+
+DEFAULT_QUEUE = "default"
+DEFAULT_PRIORITY = 2
+DEFAULT_MAX_ATTEMPTS = 25
+MAX_NAME_CHARS = 200
+MAX_TAGS = 20
+PRIORITY_RANGE = (1, 4)
+MAX_ATTEMPTS_RANGE = (1, 1000)
+DEFAULT_MAX_ARGS_BYTES = 1024 * 1024
+DEFAULT_MAX_METADATA_BYTES = 256 * 1024
+
+
+@attrs.frozen
+class PayloadLimits:
+    """Size limits on what a job may carry (bytes of JSON)."""
+
+    max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES
+    max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("max_args_bytes", "max_metadata_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 64:
+                raise ValidationError(f"{name}: expected an int >= 64", field=name)
+
+
+@attrs.frozen
+class InsertJob:
+    """One job for ``insert_many``: its args plus options that override the call's.
+
+    Options left at ``None`` take the value given to ``insert_many``.
+    """
+
+    args: Any
+    kind: str | None = None
+    queue: str | None = None
+    priority: int | None = None
+    max_attempts: int | None = None
+    tags: Iterable[str] | None = None
+    metadata: dict[str, Any] | None = None
+    run_at: datetime | timedelta | None = None
+    unique_opts: UniqueOpts | dict[str, Any] | None = None
+
+
+@attrs.frozen
+class InsertRow:
+    """A validated job, ready to be written."""
+
+    kind: str
+    queue: str
+    args: str
+    priority: int
+    max_attempts: int
+    tags: list[str]
+    metadata: str
+    run_at: datetime | None
+    delay: timedelta | None
+    unique_key: bytes | None
+    unique_states: str | None
+
+
+def check_name(value: object, field: str) -> str:
+    """A kind, queue, tag or label: 1..200 characters, no control characters."""
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"{field}: expected a string, got {type(value).__name__}", field=field
+        )
+    if not value:
+        raise ValidationError(f"{field}: must not be empty", field=field)
+    if len(value) > MAX_NAME_CHARS:
+        raise ValidationError(
+            f"{field}: {len(value)} characters exceeds the limit of {MAX_NAME_CHARS}", field=field
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValidationError(f"{field}: control characters (and NUL) are not allowed", field=field)
+    return value
+
+
+def check_text(value: object, field: str, max_chars: int = 2000) -> str:
+    """Free text (reasons, messages): a string without NUL, at most max_chars."""
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"{field}: expected a string, got {type(value).__name__}", field=field
+        )
+    if "\x00" in value:
+        raise ValidationError(f"{field}: NUL characters are not allowed", field=field)
+    if len(value) > max_chars:
+        raise ValidationError(f"{field}: longer than {max_chars} characters", field=field)
+    return value
+
+
+def check_queue(value: object) -> str:
+    return check_name(value, "queue")
+
+
+def check_kind(value: object) -> str:
+    return check_name(value, "kind")
+
+
+def _check_int(value: object, field: str, bounds: tuple[int, int]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{field}: expected an int, got {type(value).__name__}", field=field)
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValidationError(f"{field}: {value} is outside {low}..{high}", field=field)
+    return value
+
+
+def check_priority(value: object) -> int:
+    return _check_int(value, "priority", PRIORITY_RANGE)
+
+
+def check_max_attempts(value: object) -> int:
+    return _check_int(value, "max_attempts", MAX_ATTEMPTS_RANGE)
+
+
+def check_tags(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError("tags: expected a list of strings", field="tags")
+    tags = list(value)
+    if len(tags) > MAX_TAGS:
+        raise ValidationError(
+            f"tags: {len(tags)} tags exceeds the limit of {MAX_TAGS}", field="tags"
+        )
+    for tag in tags:
+        check_name(tag, "tags")
+    return tags
+
+
+def check_run_at(value: object) -> tuple[datetime | None, timedelta | None]:
+    """Return ``(absolute, relative)``; at most one is set."""
+    if value is None:
+        return None, None
+    if isinstance(value, timedelta):
+        return None, value
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValidationError(
+                "run_at: naive datetimes are ambiguous; pass a timezone-aware datetime"
+                " (e.g. datetime.now(UTC) + timedelta(minutes=5)) or a timedelta",
+                field="run_at",
+            )
+        return value, None
+    raise ValidationError(
+        f"run_at: expected a timezone-aware datetime or a timedelta, got {type(value).__name__}",
+        field="run_at",
+    )
+
+
+def kind_of(args: object, kind: str | None) -> str:
+    """The explicit kind, or one derived from the args class name."""
+    if kind is not None:
+        return check_kind(kind)
+    if isinstance(args, dict):
+        raise ValidationError("kind: dict args need an explicit kind=", field="kind")
+    if args is None or isinstance(args, str | int | float | bool | list | tuple):
+        raise ValidationError(
+            f"args: expected a dataclass, attrs class, pydantic model or dict,"
+            f" got {type(args).__name__}",
+            field="args",
+        )
+    return check_kind(derive_kind(type(args).__name__))
+
+
+def prepare_insert(
+    args: Any,
+    *,
+    kind: str | None,
+    queue: str,
+    priority: int,
+    max_attempts: int,
+    tags: Iterable[str] | None,
+    metadata: dict[str, Any] | None,
+    run_at: datetime | timedelta | None,
+    unique_opts: UniqueOpts | dict[str, Any] | None,
+    limits: PayloadLimits,
+) -> InsertRow:
+    """Validate everything about one job and build the row to write.
+
+    Raises ``ValidationError`` on the first problem found.
+    """
+    job_kind = kind_of(args, kind)
+    job_queue = check_queue(queue)
+    plain_args, args_text = encode_object(args, field="args", max_bytes=limits.max_args_bytes)
+    _, metadata_text = encode_object(
+        {} if metadata is None else metadata, field="metadata", max_bytes=limits.max_metadata_bytes
+    )
+    absolute, relative = check_run_at(run_at)
+    key: bytes | None = None
+    mask: str | None = None
+    if unique_opts is not None:
+        opts = parse_unique_opts(unique_opts)
+        at = absolute or datetime.now(UTC) + (relative or timedelta())
+        key = unique_key(
+            job_kind,
+            job_queue if opts.by_queue else None,
+            plain_args if opts.by_args else None,
+            period_bucket(opts.by_period, at),
+        )
+        mask = states_to_mask(opts.states)
+    return InsertRow(
+        kind=job_kind,
+        queue=job_queue,
+        args=args_text,
+        priority=check_priority(priority),
+        max_attempts=check_max_attempts(max_attempts),
+        tags=check_tags(tags),
+        metadata=metadata_text,
+        run_at=absolute,
+        delay=relative,
+        unique_key=key,
+        unique_states=mask,
+    )
+
+
+def prepare_many(
+    jobs: Iterable[Any],
+    *,
+    kind: str | None,
+    queue: str,
+    priority: int,
+    max_attempts: int,
+    tags: Iterable[str] | None,
+    metadata: dict[str, Any] | None,
+    run_at: datetime | timedelta | None,
+    unique_opts: UniqueOpts | dict[str, Any] | None,
+    limits: PayloadLimits,
+) -> list[InsertRow]:
+    """``prepare_insert`` for each item; ``InsertJob`` items override the defaults."""
+    if isinstance(jobs, dict | str | bytes):
+        raise ValidationError("jobs: expected a list of args or InsertJob items", field="jobs")
+    rows: list[InsertRow] = []
+    for index, item in enumerate(jobs):
+        try:
+            if isinstance(item, InsertJob):
+                rows.append(
+                    prepare_insert(
+                        item.args,
+                        kind=item.kind if item.kind is not None else kind,
+                        queue=item.queue if item.queue is not None else queue,
+                        priority=item.priority if item.priority is not None else priority,
+                        max_attempts=(
+                            item.max_attempts if item.max_attempts is not None else max_attempts
+                        ),
+                        tags=item.tags if item.tags is not None else tags,
+                        metadata=item.metadata if item.metadata is not None else metadata,
+                        run_at=item.run_at if item.run_at is not None else run_at,
+                        unique_opts=(
+                            item.unique_opts if item.unique_opts is not None else unique_opts
+                        ),
+                        limits=limits,
+                    )
+                )
+            else:
+                rows.append(
+                    prepare_insert(
+                        item,
+                        kind=kind,
+                        queue=queue,
+                        priority=priority,
+                        max_attempts=max_attempts,
+                        tags=tags,
+                        metadata=metadata,
+                        run_at=run_at,
+                        unique_opts=unique_opts,
+                        limits=limits,
+                    )
+                )
+        except ValidationError as ex:
+            raise ValidationError(f"jobs[{index}]: {ex}", field=ex.field) from None
+    return rows
+
+
+@attrs.frozen
+class SkippedJob:
+    """A job of an ``insert_many`` batch left out because its unique key was taken."""
+
+    index: int
+    unique_key: bytes
+    existing_job_id: int | None
+
+
+@attrs.frozen
+class InsertManyResult:
+    """What ``insert_many`` wrote: job ids in input order (skipped ones left out)."""
+
+    ids: tuple[int, ...]
+    skipped: tuple[SkippedJob, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+ON_UNIQUE_CONFLICT = ("raise", "skip")
+
+
+def check_on_unique_conflict(value: object) -> str:
+    if value not in ON_UNIQUE_CONFLICT:
+        raise ValidationError(
+            f"on_unique_conflict: expected 'raise' or 'skip', got {value!r}",
+            field="on_unique_conflict",
+        )
+    return str(value)

@@ -1,0 +1,444 @@
+# WARNING: generated from awa/client_async.py by tools/async_to_sync.py -- do not edit.
+# Edit the async source and regenerate.
+"""``Client``: insert jobs and administer them (blocking calls).
+
+The sync twin ``client.py`` is generated from this file by ``tools/async_to_sync.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from awa._db.executor import Executor
+from awa._db.pool import Pool, PoolConfig
+from awa._model.codec import encode_object
+from awa._model.config import redact, resolve_database_url
+from awa._model.insert import (
+    DEFAULT_MAX_ARGS_BYTES,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_METADATA_BYTES,
+    DEFAULT_PRIORITY,
+    DEFAULT_QUEUE,
+    InsertManyResult,
+    PayloadLimits,
+    check_kind,
+    check_name,
+    check_on_unique_conflict,
+    check_queue,
+    check_text,
+    prepare_insert,
+    prepare_many,
+)
+from awa._model.job import Job, JobPage
+from awa._model.states import JobState, parse_state
+from awa._model.stats import MigrationStatus, QueueStat, RetryFailedResult, queue_stat_from_row
+from awa._model.unique import UniqueOpts, unique_key
+from awa._sql import LATEST_VERSION
+from awa.errors import JobNotFound, ValidationError
+from awa.transaction import Transaction
+
+__all__ = ("Client",)
+
+ProgressCallback = Callable[[int], None]
+
+DEFAULT_BATCH_SIZE = 1000
+MAX_LIST_LIMIT = 1000
+
+
+def _check_job_id(job_id: object) -> int:
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id < 1:
+        raise ValidationError(f"job_id: expected a positive int, got {job_id!r}", field="job_id")
+    return job_id
+
+
+def _check_batch_size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+        raise ValidationError("batch_size: expected an int in 1..100000", field="batch_size")
+    return value
+
+
+def _check_cursor(cursor: object) -> int | None:
+    if cursor is None:
+        return None
+    if isinstance(cursor, str) and cursor.isdigit() and 0 < len(cursor) < 20:
+        return int(cursor)
+    raise ValidationError(f"cursor: not a cursor from a previous page: {cursor!r}", field="cursor")
+
+
+def _optional(check: Callable[[object], str], value: object) -> str | None:
+    return None if value is None else check(value)
+
+
+class Client:
+    """Insert jobs and administer them (blocking calls).
+
+    Connections are opened on first use, from a bounded pool. Use it as
+    ``with Client(url) as client:`` or call ``close()`` when done.
+
+    Args:
+        database_url: a PostgreSQL URL (``postgresql://user@host/db``) or
+            conninfo string; ``$DATABASE_URL`` when omitted.
+        max_connections: the pool's size.
+        acquire_timeout: seconds to wait for a free connection before
+            ``PoolTimeout``.
+        connect_timeout: seconds opening one connection may take.
+        max_args_bytes: largest args JSON accepted by ``insert``.
+        max_metadata_bytes: largest metadata JSON accepted by ``insert``.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        max_connections: int = 10,
+        acquire_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES,
+        max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
+    ) -> None:
+        self.database_url = resolve_database_url(database_url, os.environ)
+        self.limits = PayloadLimits(
+            max_args_bytes=max_args_bytes, max_metadata_bytes=max_metadata_bytes
+        )
+        self._pool = Pool(
+            PoolConfig(
+                conninfo=self.database_url,
+                max_size=max_connections,
+                acquire_timeout=acquire_timeout,
+                connect_timeout=connect_timeout,
+            )
+        )
+        self._schema_checked = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {redact(self.database_url)}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool. Further calls raise ``ClientClosed``."""
+        self._pool.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    @contextmanager
+    def _executor(self, *, check_schema: bool = True) -> Iterator[Executor]:
+        with self._pool.connection() as conn:
+            executor = Executor(conn)
+            if check_schema and not self._schema_checked:
+                executor.require_schema()
+                self._schema_checked = True
+            yield executor
+
+    # -- schema ----------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Create or upgrade the ``awa`` schema; return the versions applied.
+
+        Idempotent and safe to run from many processes at once (they
+        serialise on an advisory lock). Raises ``SchemaTooNew`` when the
+        database is ahead of this version of awa.
+        """
+        with self._executor(check_schema=False) as executor:
+            applied = executor.migrate()
+        self._schema_checked = True
+        return applied
+
+    def migration_status(self) -> MigrationStatus:
+        """The database's schema version and what ``migrate()`` would apply."""
+        with self._executor(check_schema=False) as executor:
+            current = executor.schema_version()
+        return MigrationStatus(
+            current=current,
+            latest=LATEST_VERSION,
+            pending=tuple(range(current + 1, LATEST_VERSION + 1)),
+        )
+
+    # -- producing -------------------------------------------------------
+
+    def insert(
+        self,
+        args: Any,
+        *,
+        kind: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = DEFAULT_PRIORITY,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        tags: Iterable[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        run_at: datetime | timedelta | None = None,
+        unique_opts: UniqueOpts | dict[str, Any] | None = None,
+    ) -> Job:
+        """Insert one job and return it.
+
+        Args:
+            args: a dataclass, attrs class or pydantic model instance, or a
+                dict (then ``kind`` is required). Must serialise to a JSON object.
+            kind: the handler's kind; derived from the args class name
+                (``SendEmail`` -> ``send_email``) when omitted.
+            queue: the queue to run it on.
+            priority: 1 (runs first) to 4.
+            max_attempts: 1 to 1000 attempts before it fails for good.
+            tags: up to 20 strings.
+            metadata: a JSON object stored with the job.
+            run_at: a timezone-aware datetime or a delay; the job is
+                ``scheduled`` until then (``available`` at once when omitted
+                or past, by the database clock).
+            unique_opts: ``UniqueOpts`` or a dict of its fields: refuse a
+                second job with the same key while the first is in one of
+                the given states.
+
+        Raises:
+            ValidationError: bad args or options; nothing was written.
+            UniqueConflict: another job holds the unique key.
+
+        Cancellation: if cancelled before the statement completes, nothing
+        was inserted (or, past the commit point, the job exists).
+        """
+        row = prepare_insert(
+            args,
+            kind=kind,
+            queue=queue,
+            priority=priority,
+            max_attempts=max_attempts,
+            tags=tags,
+            metadata=metadata,
+            run_at=run_at,
+            unique_opts=unique_opts,
+            limits=self.limits,
+        )
+        with self._executor() as executor:
+            return executor.job_insert(row)
+
+    def insert_many(
+        self,
+        jobs: Sequence[Any],
+        *,
+        kind: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = DEFAULT_PRIORITY,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        tags: Iterable[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        run_at: datetime | timedelta | None = None,
+        unique_opts: UniqueOpts | dict[str, Any] | None = None,
+        on_unique_conflict: str = "raise",
+    ) -> InsertManyResult:
+        """Insert many jobs with COPY, atomically.
+
+        ``jobs`` holds args objects or ``InsertJob`` items (whose options
+        override the ones given here). With unique options, conflicting jobs
+        either make the call raise ``UniqueConflict`` with nothing written
+        (``on_unique_conflict="raise"``) or are left out and reported in
+        ``result.skipped`` (``"skip"``).
+
+        Raises:
+            ValidationError: a job or option is invalid (the message names the
+                index); nothing was written.
+        """
+        check_on_unique_conflict(on_unique_conflict)
+        rows = prepare_many(
+            jobs,
+            kind=kind,
+            queue=queue,
+            priority=priority,
+            max_attempts=max_attempts,
+            tags=tags,
+            metadata=metadata,
+            run_at=run_at,
+            unique_opts=unique_opts,
+            limits=self.limits,
+        )
+        with self._executor() as executor, executor.transaction():
+            return executor.job_insert_many(rows, on_unique_conflict=on_unique_conflict)
+
+    def transaction(self) -> Transaction:
+        """A transaction for your SQL and awa's inserts together.
+
+        ``with client.transaction() as tx:`` commits when the
+        block ends and rolls back if it raises.
+        """
+        return Transaction(self)
+
+    # -- reading ---------------------------------------------------------
+
+    def get_job(self, job_id: int) -> Job:
+        """The job with this id. Raises ``JobNotFound``."""
+        job_id = _check_job_id(job_id)
+        with self._executor() as executor:
+            job = executor.job_get(job_id)
+        if job is None:
+            raise JobNotFound(f"job {job_id} not found", job_id=job_id)
+        return job
+
+    def list_jobs(
+        self,
+        *,
+        state: JobState | str | None = None,
+        kind: str | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """Jobs matching the filters, newest first, one page at a time.
+
+        Pass the page's ``next_cursor`` as ``cursor`` for the next page.
+        """
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_LIST_LIMIT
+        ):
+            raise ValidationError(f"limit: expected an int in 1..{MAX_LIST_LIMIT}", field="limit")
+        job_state = None if state is None else parse_state(state)
+        with self._executor() as executor:
+            return executor.job_list(
+                state=job_state,
+                kind=_optional(check_kind, kind),
+                queue=_optional(check_queue, queue),
+                limit=limit,
+                before_id=_check_cursor(cursor),
+            )
+
+    # -- admin -----------------------------------------------------------
+
+    def retry(self, job_id: int) -> Job:
+        """Make a failed, cancelled, scheduled, retryable or waiting job available now.
+
+        The attempt count starts again from zero. Raises ``JobNotFound``, or
+        ``InvalidStateError`` for a running or completed job.
+        """
+        job_id = _check_job_id(job_id)
+        with self._executor() as executor:
+            return executor.job_retry(job_id)
+
+    def cancel(self, job_id: int, *, reason: str = "cancelled by admin") -> Job:
+        """Cancel a job that has not finished.
+
+        A running job's worker is told at once (NOTIFY ``awa:cancel``) and
+        its handler is cancelled; whatever it writes afterwards is refused.
+        Cancelling a cancelled job returns it unchanged. Raises
+        ``JobNotFound``, or ``InvalidStateError`` for a completed or failed job.
+        """
+        job_id = _check_job_id(job_id)
+        check_text(reason, "reason")
+        with self._executor() as executor:
+            return executor.job_cancel(job_id, reason)
+
+    def cancel_by_unique_key(
+        self,
+        kind: str,
+        *,
+        queue: str | None = None,
+        args: Any = None,
+        period_bucket: int | None = None,
+    ) -> Job | None:
+        """Cancel the oldest unfinished job inserted with these unique parts.
+
+        Give the same parts the job's key was built from: ``queue`` if it was
+        unique by queue, ``args`` if by args, ``period_bucket`` if by period.
+        Returns the cancelled job, or ``None`` when none matched.
+        """
+        plain_args = None
+        if args is not None:
+            plain_args, _ = encode_object(args, field="args", max_bytes=self.limits.max_args_bytes)
+        if period_bucket is not None and (
+            isinstance(period_bucket, bool) or not isinstance(period_bucket, int)
+        ):
+            raise ValidationError("period_bucket: expected an int", field="period_bucket")
+        key = unique_key(check_kind(kind), _optional(check_queue, queue), plain_args, period_bucket)
+        with self._executor() as executor:
+            return executor.job_cancel_by_unique_key(key, "cancelled by unique key")
+
+    def retry_failed(
+        self,
+        *,
+        kind: str | None = None,
+        queue: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        on_progress: ProgressCallback | None = None,
+    ) -> RetryFailedResult:
+        """Make every failed job (of a kind and/or queue) available again.
+
+        Works in batches of ``batch_size``, calling ``on_progress(retried)``
+        after each. Jobs whose unique key another job now holds stay failed
+        and are counted in ``unique_conflicts``.
+        """
+        with self._executor() as executor:
+            retried, conflicts = executor.jobs_retry_failed(
+                kind=_optional(check_kind, kind),
+                queue=_optional(check_queue, queue),
+                batch_size=_check_batch_size(batch_size),
+                on_progress=on_progress,
+            )
+        return RetryFailedResult(retried=retried, unique_conflicts=conflicts)
+
+    def discard_failed(
+        self,
+        kind: str | None = None,
+        *,
+        queue: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
+        """Delete failed jobs (of a kind and/or queue); return how many."""
+        with self._executor() as executor:
+            return executor.jobs_discard_failed(
+                kind=_optional(check_kind, kind),
+                queue=_optional(check_queue, queue),
+                batch_size=_check_batch_size(batch_size),
+                on_progress=on_progress,
+            )
+
+    def pause_queue(self, queue: str, *, paused_by: str | None = None) -> None:
+        """Stop workers from claiming the queue's jobs; inserts still succeed."""
+        queue = check_queue(queue)
+        if paused_by is not None:
+            check_name(paused_by, "paused_by")
+        with self._executor() as executor:
+            executor.queue_pause(queue, paused_by)
+
+    def resume_queue(self, queue: str) -> None:
+        """Let workers claim the queue's jobs again."""
+        with self._executor() as executor:
+            executor.queue_resume(check_queue(queue))
+
+    def drain_queue(
+        self,
+        queue: str,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
+        """Cancel every job of the queue that is waiting to run; return how many.
+
+        Running jobs are left to finish.
+        """
+        with self._executor() as executor:
+            return executor.queue_drain(
+                check_queue(queue),
+                batch_size=_check_batch_size(batch_size),
+                on_progress=on_progress,
+            )
+
+    def queue_stats(self) -> list[QueueStat]:
+        """Counts per queue, with lag and pause state."""
+        with self._executor() as executor:
+            rows = executor.queue_stats()
+        return [queue_stat_from_row(r) for r in rows]

@@ -1,0 +1,191 @@
+# WARNING: generated from awa/transaction_async.py by tools/async_to_sync.py -- do not edit.
+# Edit the async source and regenerate.
+"""A transaction on one connection: your SQL and awa's inserts commit together.
+
+The sync twin ``transaction.py`` is generated from this file by ``tools/async_to_sync.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from awa._db.executor import Executor
+from awa._model.insert import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_PRIORITY,
+    DEFAULT_QUEUE,
+    InsertManyResult,
+    check_on_unique_conflict,
+    prepare_insert,
+    prepare_many,
+)
+from awa._model.job import Job
+from awa._model.unique import UniqueOpts
+from awa.errors import AwaError, RowNotFound
+
+if TYPE_CHECKING:
+    from awa.client import Client
+
+__all__ = ("Transaction",)
+
+
+class Transaction:
+    """One database transaction, with awa's insert methods on it.
+
+    Use ``with client.transaction() as tx:`` (or ``async with
+    client.transaction() as tx:``): the block commits on success and rolls
+    back if it raises. SQL takes PostgreSQL's ``$1, $2`` placeholders; rows
+    come back as dicts. Nesting (savepoints) is not offered.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._stack = ExitStack()
+        self._executor: Executor | None = None
+        self._finished = False
+
+    def _begin(self) -> Transaction:
+        if self._executor is not None or self._finished:
+            raise AwaError("this transaction was already started")
+        try:
+            executor = self._stack.enter_context(self._client._executor())
+            executor.exec_begin()
+        except BaseException:
+            self._stack.close()
+            raise
+        self._executor = executor
+        return self
+
+    def __enter__(self) -> Transaction:
+        if self._executor is None:
+            self._begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._finished:
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self._end(commit=False)
+
+    def _live(self) -> Executor:
+        if self._finished:
+            raise AwaError("the transaction is finished (committed or rolled back)")
+        if self._executor is None:
+            raise AwaError("the transaction was not started: use `client.transaction()`")
+        return self._executor
+
+    def _end(self, *, commit: bool) -> None:
+        executor = self._live()
+        self._finished = True
+        try:
+            if commit:
+                executor.exec_commit()
+            else:
+                executor.exec_rollback()
+        finally:
+            self._stack.close()
+
+    def commit(self) -> None:
+        """Commit and release the connection; the transaction can't be used after."""
+        self._end(commit=True)
+
+    def rollback(self) -> None:
+        """Roll back and release the connection; the transaction can't be used after."""
+        self._end(commit=False)
+
+    def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; return the number of rows it affected.
+
+        Raises:
+            ValidationError: the ``$n`` placeholders don't match ``args``.
+            DatabaseError: PostgreSQL refused the statement (the transaction
+                is then aborted: roll it back).
+        """
+        count, _ = self._live().user_query(sql, args)
+        return count
+
+    def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Run a query; return every row as a dict."""
+        _, rows = self._live().user_query(sql, args)
+        return [dict(r) for r in rows]
+
+    def fetch_optional(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        """Run a query; return its first row, or ``None``."""
+        _, rows = self._live().user_query(sql, args)
+        return dict(rows[0]) if rows else None
+
+    def fetch_one(self, sql: str, *args: Any) -> dict[str, Any]:
+        """Run a query; return its first row. Raises ``RowNotFound`` if there is none."""
+        row = self.fetch_optional(sql, *args)
+        if row is None:
+            raise RowNotFound("fetch_one: the query returned no row")
+        return row
+
+    def insert(
+        self,
+        args: Any,
+        *,
+        kind: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = DEFAULT_PRIORITY,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        tags: Iterable[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        run_at: datetime | timedelta | None = None,
+        unique_opts: UniqueOpts | dict[str, Any] | None = None,
+    ) -> Job:
+        """Insert a job in this transaction (see ``Client.insert``)."""
+        row = prepare_insert(
+            args,
+            kind=kind,
+            queue=queue,
+            priority=priority,
+            max_attempts=max_attempts,
+            tags=tags,
+            metadata=metadata,
+            run_at=run_at,
+            unique_opts=unique_opts,
+            limits=self._client.limits,
+        )
+        return self._live().job_insert(row)
+
+    def insert_many(
+        self,
+        jobs: Sequence[Any],
+        *,
+        kind: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = DEFAULT_PRIORITY,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        tags: Iterable[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        run_at: datetime | timedelta | None = None,
+        unique_opts: UniqueOpts | dict[str, Any] | None = None,
+        on_unique_conflict: str = "raise",
+    ) -> InsertManyResult:
+        """COPY a batch of jobs in this transaction (see ``Client.insert_many``)."""
+        check_on_unique_conflict(on_unique_conflict)
+        rows = prepare_many(
+            jobs,
+            kind=kind,
+            queue=queue,
+            priority=priority,
+            max_attempts=max_attempts,
+            tags=tags,
+            metadata=metadata,
+            run_at=run_at,
+            unique_opts=unique_opts,
+            limits=self._client.limits,
+        )
+        return self._live().job_insert_many(rows, on_unique_conflict=on_unique_conflict)
