@@ -19,7 +19,9 @@ def count_jobs(db: psycopg.Connection[Any]) -> int:
 
 
 def job_state(db: psycopg.Connection[Any], job_id: int) -> str | None:
-    row = db.execute("SELECT state::text AS state FROM awa.jobs WHERE id = %s", (job_id,)).fetchone()
+    row = db.execute(
+        "SELECT state::text AS state FROM awa.jobs WHERE id = %s", (job_id,)
+    ).fetchone()
     return None if row is None else str(row["state"])
 
 

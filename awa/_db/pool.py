@@ -257,13 +257,16 @@ class AsyncPool(_PoolBase[AnyioConnection]):
         self._check_open()
         limiter = self._semaphore()
         try:
-            with anyio.fail_after(self.config.acquire_timeout):
-                await limiter.acquire()
-        except TimeoutError:
-            raise PoolTimeout(
-                f"no database connection free within {self.config.acquire_timeout}s"
-                f" (max_connections={self.config.max_size})"
-            ) from None
+            limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            try:
+                with anyio.fail_after(self.config.acquire_timeout):
+                    await limiter.acquire()
+            except TimeoutError:
+                raise PoolTimeout(
+                    f"no database connection free within {self.config.acquire_timeout}s"
+                    f" (max_connections={self.config.max_size})"
+                ) from None
         try:
             self._check_open()
             conn, birth = await self._acquire()
@@ -274,14 +277,21 @@ class AsyncPool(_PoolBase[AnyioConnection]):
         try:
             yield conn
         finally:
-            with anyio.CancelScope(shield=True):
-                self._in_use -= 1
-                try:
-                    usable = await self._reset(conn)
-                    if not self._keep(conn, birth, time.monotonic(), usable):
-                        await self._close_quietly(conn)
-                finally:
-                    limiter.release()
+            self._in_use -= 1
+            try:
+                if not (
+                    _usable(conn)
+                    and conn.pgconn.transaction_status == _IDLE
+                    and self._keep(conn, birth, time.monotonic(), True)
+                ):
+                    # Needs a rollback or a close: I/O that a cancelled
+                    # borrower must still finish.
+                    with anyio.CancelScope(shield=True):
+                        usable = await self._reset(conn)
+                        if not self._keep(conn, birth, time.monotonic(), usable):
+                            await self._close_quietly(conn)
+            finally:
+                limiter.release()
 
     async def close(self) -> None:
         """Close idle connections and refuse new borrowers; borrowed ones close on return."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 
+
+@lru_cache(maxsize=1024)
 def derive_kind(name: str) -> str:
     """Turn a class name into a snake_case kind.
 

@@ -191,10 +191,15 @@ async def test_insert_many_copies_in_order(client: awa.AsyncClient, db) -> None:
     jobs.append(InsertJob(SendEmail("later", "hi"), run_at=timedelta(hours=1)))
     jobs.append(InsertJob(SendEmail("past", "hi"), run_at=datetime(2000, 1, 1, tzinfo=UTC)))
     result = await client.insert_many(jobs, tags=["bulk"])
-    assert len(result) == 1003 and result.skipped == ()
+    assert len(result) == 1003
+    assert result.skipped == ()
     assert list(result.ids) == sorted(result.ids)
     first = await client.get_job(result.ids[0])
-    assert (first.args, first.tags, first.state) == ({"to": "user0", "subject": "hi"}, ("bulk",), JobState.AVAILABLE)
+    assert (first.args, first.tags, first.state) == (
+        {"to": "user0", "subject": "hi"},
+        ("bulk",),
+        JobState.AVAILABLE,
+    )
     vip = await client.get_job(result.ids[1000])
     assert (vip.queue, vip.priority) == ("vip", 1)
     assert (await client.get_job(result.ids[1001])).state is JobState.SCHEDULED
@@ -206,14 +211,21 @@ async def test_insert_many_copies_in_order(client: awa.AsyncClient, db) -> None:
 
 async def test_insert_many_unique_conflicts_raise_or_skip(client: awa.AsyncClient, db) -> None:
     held = await client.insert(SendEmail("dup", "x"), unique_opts={"by_args": True})
-    batch = [SendEmail("new1", "x"), SendEmail("dup", "x"), SendEmail("new2", "x"), SendEmail("new1", "x")]
+    batch = [
+        SendEmail("new1", "x"),
+        SendEmail("dup", "x"),
+        SendEmail("new2", "x"),
+        SendEmail("new1", "x"),
+    ]
     with pytest.raises(UniqueConflict, match="nothing was inserted") as caught:
         await client.insert_many(batch, unique_opts={"by_args": True})
     assert caught.value.existing_job_id == held.id
     assert count_jobs(db) == 1
     assert list(unique_claims(db).values()) == [held.id]
 
-    result = await client.insert_many(batch, unique_opts={"by_args": True}, on_unique_conflict="skip")
+    result = await client.insert_many(
+        batch, unique_opts={"by_args": True}, on_unique_conflict="skip"
+    )
     assert len(result.ids) == 2
     assert [s.index for s in result.skipped] == [1, 3]
     assert result.skipped[0].existing_job_id == held.id

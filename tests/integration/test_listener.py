@@ -15,7 +15,8 @@ pytestmark = pytest.mark.pg
 
 def backend_pids(db: psycopg.Connection, app: str) -> list[int]:
     rows = db.execute(
-        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()",
+        "SELECT pid FROM pg_stat_activity"
+        " WHERE application_name = %s AND datname = current_database()",
         (app,),
     ).fetchall()
     return [r["pid"] for r in rows]
@@ -57,7 +58,8 @@ async def test_listener_delivers_and_survives_a_killed_connection(database_url: 
             await got.wait()
         tg.cancel_scope.cancel()
     assert received == ["one", "two"]
-    assert len(gaps) == 1 and gaps[0] >= 0
+    assert len(gaps) == 1
+    assert gaps[0] >= 0
     assert listener.stats.connects == 2
 
 
@@ -76,7 +78,9 @@ async def test_subscribing_later_listens_without_restart(database_url: str, db) 
 
 
 async def test_listener_start_fails_on_a_bad_url() -> None:
-    listener = Listener(ListenerConfig(conninfo="postgresql://x@127.0.0.1:1/none", connect_timeout=2))
+    listener = Listener(
+        ListenerConfig(conninfo="postgresql://x@127.0.0.1:1/none", connect_timeout=2)
+    )
     with pytest.RaisesGroup(ConnectionFailed):
         async with anyio.create_task_group() as tg:
             await tg.start(listener.run)

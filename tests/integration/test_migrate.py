@@ -33,7 +33,8 @@ async def test_migrate_is_idempotent(blank_database_url: str) -> None:
         assert await client.migrate() == list(range(1, awa.LATEST_SCHEMA_VERSION + 1))
         assert await client.migrate() == []
         status = await client.migration_status()
-        assert status.up_to_date and status.current == awa.LATEST_SCHEMA_VERSION
+        assert status.up_to_date
+        assert status.current == awa.LATEST_SCHEMA_VERSION
 
 
 def test_sync_migrate_is_idempotent(blank_database_url: str) -> None:
@@ -45,8 +46,15 @@ def test_sync_migrate_is_idempotent(blank_database_url: str) -> None:
 def test_ten_processes_migrating_at_once_agree(blank_database_url: str) -> None:
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "awa.cli.main", "--database-url", blank_database_url,
-             "migrate", "--json"],
+            [
+                sys.executable,
+                "-m",
+                "awa.cli.main",
+                "--database-url",
+                blank_database_url,
+                "migrate",
+                "--json",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -88,9 +96,11 @@ def test_cli_reports_version_pending_and_sql(blank_database_url: str) -> None:
     pending = run_cli(*url, "migrate", "--pending").stdout.split()
     assert pending == [str(v) for v in range(1, awa.LATEST_SCHEMA_VERSION + 1)]
     sql = run_cli("migrate", "--sql")
-    assert sql.returncode == 0 and "CREATE TABLE awa.jobs_hot" in sql.stdout
+    assert sql.returncode == 0
+    assert "CREATE TABLE awa.jobs_hot" in sql.stdout
     done = run_cli(*url, "migrate")
-    assert done.returncode == 0 and "applied" in done.stdout
+    assert done.returncode == 0
+    assert "applied" in done.stdout
     assert run_cli(*url, "migrate").stdout.strip() == "schema up to date"
     assert run_cli(*url, "migrate", "--version").stdout.strip() == str(awa.LATEST_SCHEMA_VERSION)
 

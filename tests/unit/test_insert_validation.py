@@ -63,7 +63,9 @@ BAD_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("field", "changes"), BAD_CASES, ids=[f"{f}-{i}" for i, (f, _) in enumerate(BAD_CASES)])
+@pytest.mark.parametrize(
+    ("field", "changes"), BAD_CASES, ids=[f"{f}-{i}" for i, (f, _) in enumerate(BAD_CASES)]
+)
 def test_each_rule_rejects_with_its_field(field: str, changes: dict[str, Any]) -> None:
     with pytest.raises(ValidationError) as caught:
         prepare(**changes)

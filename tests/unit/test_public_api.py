@@ -25,7 +25,8 @@ def test_public_names_live_in_public_modules() -> None:
         home = getattr(obj, "__module__", "awa")
         if isinstance(obj, str | int):
             continue
-        assert home.startswith("awa") and not home.startswith("awa._"), f"{name}: {home}"
+        assert home.startswith("awa"), f"{name}: {home}"
+        assert not home.startswith("awa._"), f"{name}: {home}"
 
 
 def test_errors_share_one_root() -> None:

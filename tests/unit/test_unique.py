@@ -19,7 +19,10 @@ def test_key_bytes_follow_the_upstream_layout() -> None:
     from blake3 import blake3
 
     expected = blake3(
-        b"k\x00q\x00" + '{"a":1,"é":"ü"}'.encode() + b"\x00" + (7).to_bytes(8, "little", signed=True)
+        b"k\x00q\x00"
+        + '{"a":1,"é":"ü"}'.encode()
+        + b"\x00"
+        + (7).to_bytes(8, "little", signed=True)
     ).digest(length=16)
     assert unique_key("k", "q", {"é": "ü", "a": 1}, 7) == expected
 
