@@ -75,3 +75,18 @@ def test_sync_client_is_thread_safe(sync_client: awa.Client, db) -> None:
         t.join()
     assert errors == []
     assert count_jobs(db) == 160
+
+
+def test_sync_closed_client_raises(database_url: str) -> None:
+    client = awa.Client(database_url)
+    client.close()
+    with pytest.raises(awa.ClientClosed):
+        client.insert(SendEmail("a", "b"))
+
+
+def test_sync_unreachable_database_raises() -> None:
+    with (
+        awa.Client("postgresql://x@127.0.0.1:1/none", connect_timeout=2) as client,
+        pytest.raises(awa.ConnectionFailed),
+    ):
+        client.get_job(1)

@@ -243,7 +243,7 @@ CREATE FUNCTION awa.backoff_duration(p_attempt integer, p_max_attempts integer) 
 
 CREATE FUNCTION awa.terminal_partition_name(p_parent text, p_from timestamptz) RETURNS text
     LANGUAGE sql IMMUTABLE
-    RETURN p_parent || '_' || to_char(p_from AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24');
+    RETURN p_parent || '_' || to_char(p_from AT TIME ZONE 'UTC', 'YYYYMMDD"_"HH24');
 
 CREATE FUNCTION awa.create_terminal_partition(p_parent text, p_from timestamptz, p_to timestamptz)
     RETURNS integer LANGUAGE plpgsql AS $$
