@@ -83,7 +83,6 @@ CREATE INDEX jobs_hot_deadline ON awa.jobs_hot (deadline_at) WHERE state = 'runn
 CREATE UNIQUE INDEX jobs_hot_callback_id ON awa.jobs_hot (callback_id) WHERE callback_id IS NOT NULL;
 CREATE INDEX jobs_hot_callback_timeout ON awa.jobs_hot (callback_timeout_at)
     WHERE state = 'waiting_external' AND callback_timeout_at IS NOT NULL;
-CREATE INDEX jobs_hot_queue_state ON awa.jobs_hot (queue, state);
 
 CREATE INDEX scheduled_jobs_due ON awa.scheduled_jobs (run_at, id);
 CREATE INDEX scheduled_jobs_queue ON awa.scheduled_jobs (queue, id);
