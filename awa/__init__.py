@@ -5,6 +5,8 @@ The public API lives here; everything under ``awa._*`` is private.
 
 from __future__ import annotations
 
+from awa._model.health import HealthCheck as HealthCheck
+from awa._model.health import QueueHealth as QueueHealth
 from awa._model.insert import InsertJob as InsertJob
 from awa._model.insert import InsertManyResult as InsertManyResult
 from awa._model.insert import PayloadLimits as PayloadLimits
@@ -12,11 +14,19 @@ from awa._model.insert import SkippedJob as SkippedJob
 from awa._model.job import Job as Job
 from awa._model.job import JobPage as JobPage
 from awa._model.kinds import derive_kind as derive_kind
+from awa._model.outcomes import Cancel as Cancel
+from awa._model.outcomes import RetryAfter as RetryAfter
+from awa._model.outcomes import Snooze as Snooze
+from awa._model.registry import JobEvent as JobEvent
+from awa._model.runtime_config import QueueConfig as QueueConfig
+from awa._model.runtime_config import RuntimeConfig as RuntimeConfig
 from awa._model.states import JobState as JobState
 from awa._model.stats import MigrationStatus as MigrationStatus
 from awa._model.stats import QueueStat as QueueStat
 from awa._model.stats import RetryFailedResult as RetryFailedResult
 from awa._model.unique import UniqueOpts as UniqueOpts
+from awa._runtime.context import JobContext as JobContext
+from awa._runtime.lease import LeaseToken as LeaseToken
 from awa._version import __version__ as __version__
 from awa.client import Client as Client
 from awa.client_async import AsyncClient as AsyncClient
@@ -45,27 +55,37 @@ __all__ = (
     "AsyncClient",
     "AsyncTransaction",
     "AwaError",
+    "Cancel",
     "Client",
     "ClientClosed",
     "ConfigError",
     "ConnectionFailed",
     "DatabaseError",
+    "HealthCheck",
     "InsertJob",
     "InsertManyResult",
     "InvalidStateError",
     "Job",
+    "JobContext",
+    "JobEvent",
     "JobNotFound",
     "JobPage",
     "JobState",
+    "LeaseToken",
     "MigrationStatus",
     "PayloadLimits",
     "PoolTimeout",
+    "QueueConfig",
+    "QueueHealth",
     "QueueStat",
+    "RetryAfter",
     "RetryFailedResult",
     "RowNotFound",
+    "RuntimeConfig",
     "SchemaNotMigrated",
     "SchemaTooNew",
     "SkippedJob",
+    "Snooze",
     "TerminalError",
     "Transaction",
     "UniqueConflict",

@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any
 
 from awa._db.executor import Executor
@@ -41,6 +40,7 @@ from awa._model.unique import UniqueOpts, unique_key
 from awa._sql import LATEST_VERSION
 from awa.errors import JobNotFound, ValidationError
 from awa.transaction import Transaction
+from awa.worker import WorkerMixin
 
 __all__ = ("Client",)
 
@@ -74,11 +74,13 @@ def _optional(check: Callable[[object], str], value: object) -> str | None:
     return None if value is None else check(value)
 
 
-class Client:
-    """Insert jobs and administer them (blocking calls).
+class Client(WorkerMixin):
+    """Insert jobs, administer them and run workers (blocking calls).
 
     Connections are opened on first use, from a bounded pool. Use it as
     ``with Client(url) as client:`` or call ``close()`` when done.
+    Register handlers with ``@client.worker(ArgsType)`` and run them with
+    ``client.start(queues)`` (see ``awa.worker``).
 
     Args:
         database_url: a PostgreSQL URL (``postgresql://user@host/db``) or
@@ -114,23 +116,12 @@ class Client:
             )
         )
         self._schema_checked = False
+        self._init_worker_state()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {redact(self.database_url)}>"
 
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool. Further calls raise ``ClientClosed``."""
+    def _close_pool(self) -> None:
         self._pool.close()
 
     @property

@@ -9,7 +9,6 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any
 
 from awa._db.executor_async import AsyncExecutor
@@ -39,6 +38,7 @@ from awa._model.unique import UniqueOpts, unique_key
 from awa._sql import LATEST_VERSION
 from awa.errors import JobNotFound, ValidationError
 from awa.transaction_async import AsyncTransaction
+from awa.worker import AsyncWorkerMixin
 
 __all__ = ("AsyncClient",)
 
@@ -72,11 +72,13 @@ def _optional(check: Callable[[object], str], value: object) -> str | None:
     return None if value is None else check(value)
 
 
-class AsyncClient:
-    """Insert jobs and administer them (asyncio or trio).
+class AsyncClient(AsyncWorkerMixin):
+    """Insert jobs, administer them and run workers (asyncio or trio).
 
     Connections are opened on first use, from a bounded pool. Use it as
     ``async with AsyncClient(url) as client:`` or call ``close()`` when done.
+    Register handlers with ``@client.worker(ArgsType)`` and run them with
+    ``client.start(queues)`` (see ``awa.worker``).
 
     Args:
         database_url: a PostgreSQL URL (``postgresql://user@host/db``) or
@@ -112,23 +114,12 @@ class AsyncClient:
             )
         )
         self._schema_checked = False
+        self._init_worker_state()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {redact(self.database_url)}>"
 
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the connection pool. Further calls raise ``ClientClosed``."""
+    async def _close_pool(self) -> None:
         await self._pool.close()
 
     @property

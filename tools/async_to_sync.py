@@ -38,6 +38,7 @@ RENAMES = {
     "AsyncPool": "Pool",
     "AsyncRawCursor": "RawCursor",
     "AsyncTransaction": "Transaction",
+    "AsyncWorkerMixin": "WorkerMixin",
     "AnyioConnection": "SyncConnection",
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",

@@ -23,6 +23,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo, timeout_from_conni
 from psycopg.rows import DictRow, dict_row
 from psycopg.waiting import Ready, Wait
 
+from awa._db.errors import translate
+from awa.errors import ConnectionFailed
+
 logger = logging.getLogger("awa.db")
 
 RV = TypeVar("RV")
@@ -243,3 +246,14 @@ async def _connection_attempts(params: dict[str, Any]) -> list[dict[str, Any]]:
 
 # The sync twin's connection type (see tools/async_to_sync.py).
 SyncConnection = psycopg.Connection[DictRow]
+
+
+async def open_connection(conninfo: str, *, timeout: float, **kwargs: Any) -> AnyioConnection:
+    """Connect (autocommit) within ``timeout`` seconds, raising awa's errors."""
+    try:
+        with anyio.fail_after(timeout):
+            return await AnyioConnection.connect(conninfo, autocommit=True, **kwargs)
+    except TimeoutError:
+        raise ConnectionFailed(f"could not connect within {timeout}s") from None
+    except psycopg.Error as exc:
+        raise translate(exc) from exc

@@ -33,6 +33,7 @@ from awa.errors import (
 )
 
 Params = Mapping[str, Any] | None
+Row = DictRow
 ProgressCallback = Callable[[int], None]
 
 _DEADLOCK = "40P01"

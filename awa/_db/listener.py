@@ -20,10 +20,9 @@ import psycopg
 from anyio.abc import TaskStatus
 from psycopg import sql
 
-from awa._db.connection import AnyioConnection
-from awa._db.errors import translate
+from awa._db.connection import AnyioConnection, open_connection
 from awa._sql import Q
-from awa.errors import AwaError, ConnectionFailed
+from awa.errors import AwaError
 
 logger = logging.getLogger("awa.listener")
 
@@ -73,6 +72,7 @@ class Listener:
         self._subscriptions: dict[str, list[Subscription]] = {}
         self._listening: set[str] = set()
         self._wake: anyio.CancelScope | None = None
+        self._dirty = False  # subscriptions changed since the last sync
         self._connected_event: anyio.Event | None = None
 
     def subscribe(
@@ -97,6 +97,7 @@ class Listener:
         self._poke()
 
     def _poke(self) -> None:
+        self._dirty = True
         if self._wake is not None:
             self._wake.cancel()
 
@@ -159,17 +160,15 @@ class Listener:
                     await self._close(conn)
 
     async def _connect(self) -> AnyioConnection:
-        try:
-            with anyio.fail_after(self.config.connect_timeout):
-                conn = await AnyioConnection.connect(
-                    self.config.conninfo, autocommit=True, application_name="awa-listener"
-                )
-        except psycopg.Error as exc:
-            raise translate(exc) from exc
-        except TimeoutError:
-            raise ConnectionFailed(
-                f"LISTEN connection not established within {self.config.connect_timeout}s"
-            ) from None
+        conn = await open_connection(
+            self.config.conninfo,
+            timeout=self.config.connect_timeout,
+            application_name="awa-listener",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
         conn.add_notify_handler(self._on_psycopg_notify)
         return conn
 
@@ -211,7 +210,10 @@ class Listener:
         pgconn: Any = conn.pgconn
         fileno = pgconn.socket
         while True:
+            self._dirty = False
             await self._sync_channels(conn)
+            if self._dirty:
+                continue  # changed while we were syncing
             readable = False
             with anyio.CancelScope() as wake:
                 self._wake = wake

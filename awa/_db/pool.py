@@ -22,11 +22,11 @@ from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 
-from awa._db.connection import AnyioConnection
+from awa._db.connection import AnyioConnection, open_connection
 from awa._db.errors import translate
 from awa._model.config import redact
 from awa._sql import Q
-from awa.errors import ClientClosed, ConfigError, ConnectionFailed, PoolTimeout
+from awa.errors import ClientClosed, ConfigError, PoolTimeout
 
 logger = logging.getLogger("awa.db")
 
@@ -181,17 +181,11 @@ class AsyncPool(_PoolBase[AnyioConnection]):
         return self._limiter
 
     async def _connect(self) -> AnyioConnection:
-        try:
-            with anyio.fail_after(self.config.connect_timeout):
-                return await AnyioConnection.connect(
-                    self.config.conninfo, **self._conninfo_kwargs()
-                )
-        except TimeoutError:
-            raise ConnectionFailed(
-                f"could not connect within {self.config.connect_timeout}s"
-            ) from None
-        except psycopg.Error as exc:
-            raise translate(exc) from exc
+        kwargs = self._conninfo_kwargs()
+        del kwargs["autocommit"]
+        return await open_connection(
+            self.config.conninfo, timeout=self.config.connect_timeout, **kwargs
+        )
 
     async def _ping(self, conn: AnyioConnection) -> bool:
         try:

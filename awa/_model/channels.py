@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 CANCEL_CHANNEL = "awa:cancel"
+DEFERRED_CHANNEL = "awa:deferred"
 _MAX_QUEUE_BYTES = 59  # 63-byte identifier limit minus the "awa:" prefix
 
 

@@ -9,11 +9,15 @@ ON CONFLICT (queue) DO UPDATE
 RETURNING queue, paused, paused_at, paused_by;
 
 -- name: queue_resume :one
-INSERT INTO awa.queue_meta AS m (queue, paused, updated_at)
-VALUES (%(queue)s, false, now())
-ON CONFLICT (queue) DO UPDATE
-   SET paused = false, paused_at = NULL, paused_by = NULL, updated_at = now()
-RETURNING queue, paused, paused_at, paused_by;
+-- Resuming wakes the queue's workers: its jobs are claimable again.
+WITH resumed AS (
+    INSERT INTO awa.queue_meta AS m (queue, paused, updated_at)
+    VALUES (%(queue)s, false, now())
+    ON CONFLICT (queue) DO UPDATE
+       SET paused = false, paused_at = NULL, paused_by = NULL, updated_at = now()
+    RETURNING queue, paused, paused_at, paused_by
+)
+SELECT r.*, pg_notify(awa.queue_channel(r.queue), '') IS NULL AS notified FROM resumed AS r;
 
 -- name: queue_drain :many
 -- One batch of drain: cancel up to limit jobs of the queue that are waiting

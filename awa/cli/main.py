@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from awa import AwaError, ConfigError, ValidationError
-from awa.cli import migrate
+from awa.cli import demo, migrate, worker
 from awa.cli.output import fail
 
 # Exit codes: 0 done, 1 failed (the error is printed), 2 bad usage.
@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     migrate.add_parser(commands)
+    worker.add_parser(commands)
+    demo.add_parser(commands)
     return parser
 
 

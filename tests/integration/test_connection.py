@@ -95,7 +95,7 @@ async def test_pool_discards_a_killed_connection(database_url: str, db) -> None:
     pool = pool_for(database_url, max_size=1, check_after_idle=0.001)
     async with pool.connection() as conn:
         pid = conn.pgconn.backend_pid
-    db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    db.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))  # waits until it is gone
     async with pool.connection() as conn:
         assert conn.pgconn.backend_pid != pid
         await conn.execute("SELECT 1")

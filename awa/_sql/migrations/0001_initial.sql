@@ -224,6 +224,22 @@ CREATE TRIGGER notify_available AFTER INSERT ON awa.jobs_hot
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION awa.notify_available();
 
+-- The leader's promoter sleeps until the next due job; new deferred work
+-- (scheduled inserts, retries, snoozes) wakes it in case it is due sooner.
+CREATE FUNCTION awa.notify_deferred() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows) THEN
+        PERFORM pg_notify('awa:deferred', '');
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER notify_deferred AFTER INSERT ON awa.scheduled_jobs
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION awa.notify_deferred();
+
 ------------------------------------------------------------------------------
 -- Retry backoff: 2^attempt seconds plus up to 25% jitter, capped at 24 hours.
 -- attempt is the number of the attempt that just failed (1 for the first).

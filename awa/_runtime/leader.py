@@ -1,0 +1,132 @@
+"""Leader election: a session advisory lock on a dedicated connection.
+
+The holder runs the maintenance services in a task group and checks that
+its lock connection is alive every ``check_interval``; when the check fails
+the services are cancelled and election starts over. Losing the connection
+releases the lock in the database, so another process takes over within its
+election interval. Maintenance statements are each atomic and idempotent, so
+two processes briefly both believing they lead is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import anyio
+import attrs
+from anyio.abc import TaskStatus
+
+from awa._db.connection import AnyioConnection, open_connection
+from awa._db.executor_async import AsyncExecutor
+from awa._runtime.signals import Signals
+from awa._runtime.spec_trace import SpecTrace
+from awa._sql import Q
+from awa.errors import AwaError
+
+logger = logging.getLogger("awa.leader")
+
+Service = Callable[..., Coroutine[Any, Any, Any]]
+
+_LOST = (AwaError, OSError, TimeoutError)
+
+
+@attrs.frozen
+class LeaderConfig:
+    conninfo: str
+    election_interval: float = 10.0
+    check_interval: float = 30.0
+    check_timeout: float = 5.0
+    connect_timeout: float = 10.0
+
+
+class Leader:
+    def __init__(
+        self,
+        config: LeaderConfig,
+        services: Sequence[Service],
+        *,
+        signals: Signals,
+        trace: SpecTrace,
+        worker: str,
+    ) -> None:
+        self.config = config
+        self.services = services
+        self.signals = signals
+        self.trace = trace
+        self.worker = worker
+        self.is_leader = False
+        self.alive = False
+        self.terms = 0
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        self.alive = True
+        task_status.started()
+        try:
+            while True:
+                try:
+                    await self._campaign()
+                except _LOST as exc:
+                    logger.warning("leadership lost or unavailable: %s", exc)
+                except BaseExceptionGroup as group:
+                    # From the services' task group: a lost connection is the
+                    # only expected failure; anything else is a bug.
+                    lost, rest = group.split(_LOST)
+                    if rest is not None:
+                        raise
+                    logger.warning("leadership lost: %s", lost.exceptions[0] if lost else group)
+                await anyio.sleep(self.config.election_interval)
+        finally:
+            self.alive = False
+
+    async def _connect(self) -> AnyioConnection:
+        return await open_connection(
+            self.config.conninfo,
+            timeout=self.config.connect_timeout,
+            application_name="awa-leader",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+
+    async def _campaign(self) -> None:
+        conn = await self._connect()
+        executor = AsyncExecutor(conn)
+        held = False
+        try:
+            while not held:
+                row = await executor.one(Q["leader_try_lock"])
+                held = bool(row and row["acquired"])
+                if not held:
+                    await anyio.sleep(self.config.election_interval)
+            await self._lead(executor)
+        finally:
+            self.is_leader = False
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.config.check_timeout):
+                if held and not conn.closed:
+                    try:
+                        await executor.one(Q["leader_unlock"])
+                        self.trace.emit("ReleaseLeadership", worker=self.worker)
+                    except AwaError as exc:
+                        logger.debug("unlock failed (the lock goes with the connection): %s", exc)
+                await conn.close()
+
+    async def _lead(self, executor: AsyncExecutor) -> None:
+        """Run the maintenance services while the lock connection is alive.
+
+        Spec: AwaLeader!BecomeLeader
+        """
+        self.is_leader = True
+        self.terms += 1
+        logger.info("elected maintenance leader")
+        self.trace.emit("BecomeLeader", worker=self.worker)
+        self.signals.emit("leader_elected", worker=self.worker)
+        async with anyio.create_task_group() as services:
+            for service in self.services:
+                await services.start(service)
+            while True:
+                await anyio.sleep(self.config.check_interval)
+                with anyio.fail_after(self.config.check_timeout):
+                    await executor.one(Q["health_ping"])

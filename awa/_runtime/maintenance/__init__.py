@@ -1,0 +1,1 @@
+"""Services the elected leader runs: promotion, rescue, cleanup, priority aging."""

@@ -1,0 +1,337 @@
+"""The runtime: services and jobs in structured task groups, and the shutdown order.
+
+Start order: listener, completer, heartbeater, leader (maintenance while
+elected), snapshot reporter, then one dispatcher per queue. Shutdown
+(DESIGN §6): stop the dispatchers -> wait for in-flight jobs up to the drain
+timeout while heartbeats and completions go on -> cancel what is left and
+hand those jobs back -> flush the completer -> release leadership -> close.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from awa._db.executor_async import AsyncExecutor
+from awa._db.listener import Listener, ListenerConfig
+from awa._db.pool import AsyncPool
+from awa._model.health import HealthCheck, QueueHealth
+from awa._model.registry import Registry
+from awa._model.runtime_config import RuntimeConfig
+from awa._runtime.cancel_watcher import CancelWatcher
+from awa._runtime.completion import Completer
+from awa._runtime.db import Db
+from awa._runtime.dispatcher import Dispatcher
+from awa._runtime.heartbeat import Heartbeater, write_progress
+from awa._runtime.hooks import HookRunner
+from awa._runtime.job_runner import JobRunner
+from awa._runtime.leader import Leader, LeaderConfig
+from awa._runtime.lease import SHUTDOWN, InFlight, LeaseToken
+from awa._runtime.maintenance.aging import AgingConfig, PriorityAger
+from awa._runtime.maintenance.cleaner import Cleaner, CleanerConfig
+from awa._runtime.maintenance.promoter import Promoter, PromoterConfig
+from awa._runtime.maintenance.rescuer import Rescuer, RescuerConfig
+from awa._runtime.reporter import Reporter
+from awa._runtime.signals import Signals
+from awa._runtime.spec_trace import SpecTrace
+from awa._sql import Q
+from awa.errors import AwaError
+
+logger = logging.getLogger("awa.runtime")
+
+HOOK_GRACE = 10.0
+
+
+class Runtime:
+    """One worker process's services and jobs. Use ``run()`` in a task group."""
+
+    def __init__(
+        self,
+        *,
+        conninfo: str,
+        pool: AsyncPool,
+        registry: Registry,
+        config: RuntimeConfig,
+        signals: Signals | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.pool = pool
+        self.instance_id = uuid.uuid4()
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{self.instance_id.hex[:8]}"
+        self.signals = signals or Signals()
+        self.trace = SpecTrace(config.emit_spec_trace)
+        self.db = Db(pool)
+        self.inflight = InFlight()
+        # Without LISTEN (e.g. behind PgBouncer in transaction mode) dispatchers
+        # poll and admin cancels reach handlers through the lease fence only.
+        self.listener = Listener(ListenerConfig(conninfo=conninfo)) if config.listen else None
+        self.hooks = HookRunner(registry)
+        self.completer = Completer(
+            self.db,
+            batch_size=config.completion_batch_size,
+            keep_completed=config.keep_completed,
+            hooks=self.hooks,
+            signals=self.signals,
+            trace=self.trace,
+            worker=self.worker,
+        )
+        self.heartbeater = Heartbeater(
+            self.db,
+            self.inflight,
+            interval=config.heartbeat_interval,
+            signals=self.signals,
+            trace=self.trace,
+            worker=self.worker,
+        )
+        self.runner = JobRunner(
+            registry=registry,
+            inflight=self.inflight,
+            completer=self.completer,
+            write_progress=self._write_progress,
+            signals=self.signals,
+            finalize_timeout=config.finalize_timeout,
+            thread_limiter=anyio.CapacityLimiter(sum(q.max_workers for q in config.queues)),
+        )
+        self.promoter = Promoter(
+            self.db,
+            PromoterConfig(
+                batch_size=config.promote_batch_size,
+                min_interval=config.promote_interval,
+                max_idle=10.0 if config.listen else 1.0,
+            ),
+            listener=self.listener,
+            signals=self.signals,
+            trace=self.trace,
+        )
+        self.rescuer = Rescuer(
+            self.db,
+            RescuerConfig(
+                interval=config.rescue_interval,
+                staleness=config.heartbeat_staleness,
+                batch_size=config.rescue_batch_size,
+            ),
+            inflight=self.inflight,
+            hooks=self.hooks,
+            signals=self.signals,
+            trace=self.trace,
+        )
+        self.cleaner = Cleaner(
+            self.db,
+            CleanerConfig(
+                interval=config.cleanup_interval,
+                completed_retention=config.completed_retention,
+                failed_retention=config.failed_retention,
+                completed_overrides={
+                    q.name: q.completed_retention
+                    for q in config.queues
+                    if q.completed_retention is not None
+                },
+                failed_overrides={
+                    q.name: q.failed_retention
+                    for q in config.queues
+                    if q.failed_retention is not None
+                },
+            ),
+            signals=self.signals,
+        )
+        self.ager = PriorityAger(
+            self.db,
+            AgingConfig(interval=config.aging_interval),
+            config.queues,
+            signals=self.signals,
+        )
+        self.leader = Leader(
+            LeaderConfig(
+                conninfo=conninfo,
+                election_interval=config.leader_election_interval,
+                check_interval=config.leader_check_interval,
+            ),
+            [self.promoter.run, self.rescuer.run, self.cleaner.run, self.ager.run],
+            signals=self.signals,
+            trace=self.trace,
+            worker=self.worker,
+        )
+        self.reporter = Reporter(
+            self.db, self.instance_id, interval=config.snapshot_interval, snapshot=self.snapshot
+        )
+        self.dispatchers: dict[str, Dispatcher] = {}
+        self.state = "new"
+        self.started = anyio.Event()
+        self.finished = anyio.Event()
+        self._stop: anyio.Event | None = None
+        self._run_scope: anyio.CancelScope | None = None
+        self._drain_timeout = config.drain_timeout
+
+    async def _write_progress(self, token: LeaseToken, progress: dict[str, Any]) -> bool:
+        return await write_progress(self.db, token, progress)
+
+    # -- lifecycle -------------------------------------------------------
+
+    def request_stop(self, drain_timeout: float | None = None) -> None:
+        """Begin the graceful shutdown (returns at once)."""
+        if drain_timeout is not None:
+            self._drain_timeout = drain_timeout
+        if self._stop is not None:
+            self._stop.set()
+        elif self.state == "new":
+            self.state = "stopped"
+
+    def force_stop(self) -> None:
+        """Cancel everything now; unfinished jobs are left to be rescued."""
+        logger.warning("forced shutdown: cancelling running jobs without handing them back")
+        for attempt in self.inflight:
+            attempt.abandon_thread()
+        if self._run_scope is not None:
+            self._run_scope.cancel()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run until ``request_stop()`` (graceful) or cancellation (forced)."""
+        self._stop = anyio.Event()
+        try:
+            with anyio.CancelScope() as self._run_scope:
+                if self.state == "stopped":
+                    task_status.started()
+                    return
+                self.state = "starting"
+                async with self.pool.connection() as conn:
+                    await AsyncExecutor(conn).require_schema()
+                await self._run(task_status)
+        finally:
+            self.state = "stopped"
+            self.finished.set()
+
+    async def _run(self, task_status: TaskStatus[None]) -> None:
+        async with anyio.create_task_group() as services:
+            watcher = None
+            if self.listener is not None:
+                await services.start(self.listener.run)
+                watcher = CancelWatcher(self.listener, self.inflight, self.signals)
+            async with anyio.create_task_group() as hooks:
+                self.hooks.attach(hooks)
+                await services.start(self.completer.run)
+                await services.start(self.heartbeater.run)
+                await services.start(self.leader.run)
+                await services.start(self.reporter.run)
+                await self._work(task_status)
+                # Spec: AwaShutdown!FlushCompleter -- every outcome is written first.
+                self.completer.close()
+                await self.completer.finished.wait()
+                if watcher is not None:
+                    watcher.close()
+                with anyio.move_on_after(HOOK_GRACE) as grace:
+                    await self.hooks.wait_idle()
+                if grace.cancelled_caught:
+                    hooks.cancel_scope.cancel()
+            # Leadership, LISTEN, heartbeats and the snapshot end with the services.
+            services.cancel_scope.cancel()
+        logger.info("runtime stopped")
+
+    async def _work(self, task_status: TaskStatus[None]) -> None:
+        assert self._stop is not None
+        async with anyio.create_task_group() as jobs:
+            async with anyio.create_task_group() as dispatch:
+                for queue in self.config.queues:
+                    dispatcher = Dispatcher(
+                        queue,
+                        db=self.db,
+                        runner=self.runner,
+                        listener=self.listener,
+                        jobs=jobs,
+                        signals=self.signals,
+                        trace=self.trace,
+                        worker=self.worker,
+                    )
+                    self.dispatchers[queue.name] = dispatcher
+                    await dispatch.start(dispatcher.run)
+                self.state = "running"
+                self.started.set()
+                self.signals.emit("runtime_started", worker=self.worker)
+                task_status.started()
+                await self._stop.wait()
+                # Spec: AwaShutdown!StopClaiming
+                self.state = "draining"
+                self.signals.emit("draining", worker=self.worker)
+                self.reporter.shutting_down = True
+                logger.info("shutting down: no more claims; draining %d job(s)", len(self.inflight))
+                dispatch.cancel_scope.cancel()
+            # Spec: AwaShutdown!Drain -- heartbeats and the completer keep running.
+            with anyio.move_on_after(self._drain_timeout):
+                await self.inflight.wait_empty()
+            if len(self.inflight):
+                # Spec: AwaShutdown!HandBackRest
+                logger.info("drain timeout: handing back %d job(s)", len(self.inflight))
+                self.inflight.cancel_all(SHUTDOWN)
+                with anyio.move_on_after(self._drain_timeout) as grace:
+                    await self.inflight.wait_empty()
+                if grace.cancelled_caught:
+                    for attempt in self.inflight:
+                        attempt.abandon_thread()
+
+    # -- observation -----------------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leader.is_leader
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "worker": self.worker,
+            "state": self.state,
+            "leader": self.leader.is_leader,
+            "queues": [
+                {
+                    "name": q.name,
+                    "in_flight": self.inflight.count(q.name),
+                    "max_workers": q.max_workers,
+                    "claimed": self.dispatchers[q.name].claimed
+                    if q.name in self.dispatchers
+                    else 0,
+                }
+                for q in self.config.queues
+            ],
+            "completer": {
+                "written": self.completer.stats.written,
+                "stale": self.completer.stats.stale,
+            },
+        }
+
+    async def health(self) -> HealthCheck:
+        try:
+            with anyio.fail_after(5):
+                await self.db.one(Q["health_ping"])
+            postgres = True
+        except (AwaError, TimeoutError):
+            postgres = False
+        dispatchers = list(self.dispatchers.values())
+        running = self.state == "running"
+        checks = {
+            "postgres_connected": postgres,
+            "listener_connected": self.listener is None or self.listener.stats.connected,
+            "dispatchers_alive": bool(dispatchers) and all(d.alive for d in dispatchers),
+            "heartbeat_alive": self.heartbeater.alive,
+            "completer_alive": self.completer.alive,
+            "leader_loop_alive": self.leader.alive,
+        }
+        return HealthCheck(
+            healthy=running and all(checks.values()),
+            leader=self.leader.is_leader,
+            running=running,
+            shutting_down=self.state == "draining",
+            queues={
+                q.name: QueueHealth(
+                    in_flight=self.inflight.count(q.name),
+                    max_workers=q.max_workers,
+                    claimed=self.dispatchers[q.name].claimed if q.name in self.dispatchers else 0,
+                    dispatcher_alive=q.name in self.dispatchers and self.dispatchers[q.name].alive,
+                )
+                for q in self.config.queues
+            },
+            **checks,
+        )

@@ -1,0 +1,192 @@
+"""``awa demo``: a real database, real workers, jobs that succeed, retry and fail.
+
+Without ``--database-url`` / ``$DATABASE_URL`` it starts an embedded
+PostgreSQL (the ``pgserver`` wheel). It migrates, enqueues example jobs (an
+email batch, a scheduled email, an import that reports progress and resumes
+from its checkpoint after a failure, a payment that fails for good, a report
+built by a plain ``def`` handler), runs workers and prints what happens.
+Ctrl-C stops it cleanly; ``--once`` stops when every demo job is finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import anyio
+
+import awa
+
+DEMO_QUEUES = [("email", 4), ("etl", 1), ("payments", 2), ("reports", 2)]
+
+
+@dataclass
+class SendEmail:
+    to: str
+    subject: str
+
+
+@dataclass
+class ImportBatch:
+    source: str
+    items: int
+
+
+@dataclass
+class ChargeCard:
+    customer: str
+    cents: int
+
+
+@dataclass
+class BuildReport:
+    name: str
+
+
+class CardDeclined(awa.TerminalError):
+    """The card issuer said no: retrying won't help."""
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="run a demo: embedded PostgreSQL, workers, jobs",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    parser.add_argument("--once", action="store_true", help="exit when every demo job finished")
+    parser.add_argument("--emails", type=int, default=20, help="how many emails to enqueue")
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    parser.set_defaults(run=run)
+
+
+def say(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')}  {message}", flush=True)
+
+
+def register(client: awa.AsyncClient) -> None:
+    @client.worker(SendEmail, queue="email")
+    async def send_email(job: awa.JobContext) -> None:
+        await anyio.sleep(0.02)  # pretend to talk to an SMTP server
+
+    @client.worker(ImportBatch, queue="etl")
+    async def import_batch(job: awa.JobContext) -> None:
+        done = int(((job.progress or {}).get("metadata") or {}).get("last_item", 0))
+        if done:
+            say(f"   import #{job.id} resumes after item {done} (attempt {job.attempt})")
+        for item in range(done + 1, job.args.items + 1):
+            await anyio.sleep(0.05)
+            job.set_progress(100 * item / job.args.items, f"item {item}/{job.args.items}")
+            job.update_metadata({"last_item": item})
+            await job.flush_progress()
+            if job.attempt == 1 and item == job.args.items // 2:
+                raise ConnectionError("source went away half way")
+
+    @client.worker(ChargeCard, queue="payments")
+    async def charge_card(job: awa.JobContext) -> awa.RetryAfter | None:
+        if job.attempt < job.max_attempts:
+            return awa.RetryAfter(0.5)  # the gateway said "try again shortly"
+        raise CardDeclined(f"card of {job.args.customer} declined")
+
+    @client.worker(BuildReport, queue="reports")
+    def build_report(job: awa.JobContext) -> None:
+        time.sleep(0.2)  # a plain def handler runs in a worker thread
+
+    async def show(event: awa.JobEvent) -> None:
+        marks = {"completed": "done ", "retried": "retry", "failed": "FAIL ", "snoozed": "snooze"}
+        detail = f" ({event.error['message']})" if event.error else ""
+        say(f"{marks.get(event.event, event.event)}  {event.job.kind} #{event.job.id}{detail}")
+
+    for event in ("completed", "retried", "failed"):
+        client.on(event, show)
+
+
+async def enqueue(client: awa.AsyncClient, emails: int) -> list[int]:
+    ids = list(
+        (
+            await client.insert_many(
+                [SendEmail(f"user{i}@example.com", "Welcome") for i in range(emails)],
+                queue="email",
+            )
+        ).ids
+    )
+    later = await client.insert(
+        SendEmail("later@example.com", "Scheduled"), queue="email", run_at=timedelta(seconds=3)
+    )
+    etl = await client.insert(ImportBatch("orders.csv", 10), queue="etl")
+    card = await client.insert(ChargeCard("alice", 4200), queue="payments", max_attempts=3)
+    report = await client.insert(BuildReport("daily"), queue="reports")
+    say(f"enqueued {emails} emails, 1 scheduled email, an import, a payment and a report")
+    return [*ids, later.id, etl.id, card.id, report.id]
+
+
+async def all_finished(client: awa.AsyncClient, ids: list[int]) -> bool:
+    for job_id in ids:
+        if not (await client.get_job(job_id)).is_terminal:
+            return False
+    return True
+
+
+async def demo(url: str, options: argparse.Namespace) -> None:
+    async with awa.AsyncClient(url) as client:
+        await client.migrate()
+        register(client)
+        ids = await enqueue(client, options.emails)
+        async with anyio.create_task_group() as tg:
+
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+                    async for _ in received:
+                        say("stopping (jobs still running are handed back)")
+                        tg.cancel_scope.cancel()
+                        return
+
+            tg.start_soon(stop_on_signal)
+            client.start(
+                DEMO_QUEUES,
+                heartbeat_interval=2,
+                heartbeat_staleness=6,
+                rescue_interval=2,
+                drain_timeout=5,
+            )
+            await client.wait_started()
+            say("workers started; Ctrl-C to stop")
+            while True:
+                await anyio.sleep(1)
+                if options.once and await all_finished(client, ids):
+                    stats = {s.queue: s for s in await client.queue_stats()}
+                    say(
+                        "all demo jobs finished: "
+                        + ", ".join(f"{q} {s.completed_last_hour} done" for q, s in stats.items())
+                    )
+                    tg.cancel_scope.cancel()
+        await client.shutdown()
+    say("bye")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.database_url:
+        anyio.run(demo, args.database_url, args, backend=args.backend)
+        return 0
+    try:
+        import pgserver  # the embedded PostgreSQL
+    except ImportError:
+        print(
+            "awa demo: no DATABASE_URL and no embedded PostgreSQL:"
+            " pip install 'awa-pg[demo]' or set DATABASE_URL",
+            file=sys.stderr,
+        )
+        return 2
+    with tempfile.TemporaryDirectory(prefix="awa-demo-") as data:
+        say("starting an embedded PostgreSQL (pgserver)")
+        server = pgserver.get_server(data, cleanup_mode="stop")  # type: ignore[attr-defined]
+        try:
+            anyio.run(demo, server.get_uri(), args, backend=args.backend)
+        finally:
+            server.cleanup()
+    return 0
