@@ -211,6 +211,12 @@ class AsyncWorkerMixin(_Registration):
         self._runtime = None
         self._raise_runtime_error()
 
+    async def join(self) -> None:
+        """Wait until the workers stop (after ``shutdown()`` or an error, re-raised)."""
+        runtime = self._require_runtime()
+        await runtime.finished.wait()
+        self._raise_runtime_error()
+
     async def run(self, queues: Iterable[Any] | None = None, **options: Any) -> None:
         """Work ``queues`` until cancelled or shut down (works under asyncio and trio).
 
@@ -367,18 +373,26 @@ class WorkerMixin(_Registration):
                 self._runtime = None
                 self._close_portal()
 
-    def run(self, queues: Iterable[Any] | None = None, **options: Any) -> None:
-        """Work until interrupted (Ctrl-C shuts down gracefully)."""
-        self.start(queues, **options)
-        assert self._future is not None
+    def join(self) -> None:
+        """Block until the workers stop. Ctrl-C shuts them down gracefully (a
+        second Ctrl-C forces it) and is re-raised."""
+        with self._lock:
+            future = self._future
+        if future is None:
+            raise AwaError("the workers are not started: call start() first")
         try:
-            self._future.result()
+            future.result()
         except KeyboardInterrupt:
             try:
                 self.shutdown()
             except KeyboardInterrupt:  # a second interrupt: force
                 self._force_stop()
             raise
+
+    def run(self, queues: Iterable[Any] | None = None, **options: Any) -> None:
+        """Start and work until interrupted (see ``join``)."""
+        self.start(queues, **options)
+        self.join()
 
     def _force_stop(self) -> None:
         portal, runtime, future = self._portal, self._runtime, self._future

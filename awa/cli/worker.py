@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import signal
 import sys
@@ -37,7 +38,29 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--drain-timeout", type=float, default=None, metavar="SECONDS")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="OPTION=VALUE",
+        help="a runtime option, e.g. --set heartbeat_interval=10 (repeatable)",
+    )
     parser.set_defaults(run=run)
+
+
+def parse_settings(values: list[str]) -> dict[str, Any]:
+    """``OPTION=VALUE`` pairs; values are JSON (numbers, true/false) or plain strings."""
+    options: dict[str, Any] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {value!r}: expected OPTION=VALUE", field="set")
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
 
 
 def load_client(target: str) -> Any:
@@ -77,44 +100,59 @@ def parse_queues(values: list[str] | None) -> list[Any] | None:
 def run(args: argparse.Namespace) -> int:
     client = load_client(args.target)
     queues = parse_queues(args.queue)
-    options = {} if args.drain_timeout is None else {"drain_timeout": args.drain_timeout}
+    options = parse_settings(args.settings)
+    if args.drain_timeout is not None:
+        options["drain_timeout"] = args.drain_timeout
     if isinstance(client, awa.Client):
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+        client.start(queues, backend=args.backend, **options)
+        _ready(client)
         try:
-            client.run(queues, backend=args.backend, **options)
+            client.join()
         except KeyboardInterrupt:
             pass
+        finally:
+            client.close()
         return 0
     anyio.run(_run_async, client, queues, options, backend=args.backend)
     return 0
 
 
+def _ready(client: Any) -> None:
+    runtime = client.runtime
+    queues = ", ".join(q.name for q in runtime.config.queues) if runtime else "?"
+    print(f"awa: worker ready (pid {os.getpid()}, queues: {queues})", file=sys.stderr, flush=True)
+
+
 async def _run_async(client: awa.AsyncClient, queues: Any, options: dict[str, Any]) -> None:
-    async with anyio.create_task_group() as tg:
+    async with client:
+        client.start(queues, **options)
+        await client.wait_started()
+        _ready(client)
+        runtime = client.runtime
+        assert runtime is not None
+        async with anyio.create_task_group() as tg:
 
-        async def watch_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
-                count = 0
-                async for signum in received:
-                    count += 1
-                    runtime = client.runtime
-                    if runtime is None:
-                        continue
-                    if count == 1:
-                        print(
-                            f"awa: {signal.Signals(signum).name}: shutting down gracefully"
-                            " (send it again to force)",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                        runtime.request_stop()
-                    else:
-                        print("awa: forcing shutdown", file=sys.stderr, flush=True)
-                        runtime.force_stop()
+            async def stop_when_finished() -> None:
+                await runtime.finished.wait()
+                tg.cancel_scope.cancel()
 
-        tg.start_soon(watch_signals)
-        try:
-            await client.run(queues, **options)
-        finally:
-            tg.cancel_scope.cancel()
-    await client.close()
+            async def watch_signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+                    count = 0
+                    async for signum in received:
+                        count += 1
+                        if count == 1:
+                            print(
+                                f"awa: {signal.Signals(signum).name}: shutting down gracefully"
+                                " (send it again to force)",
+                                file=sys.stderr,
+                                flush=True,
+                            )
+                            runtime.request_stop()
+                        else:
+                            print("awa: forcing shutdown", file=sys.stderr, flush=True)
+                            runtime.force_stop()
+
+            tg.start_soon(stop_when_finished)
+            tg.start_soon(watch_signals)

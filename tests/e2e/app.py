@@ -1,0 +1,53 @@
+"""A worker application for the multi-process tests: ``awa worker tests.e2e.app:client``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import anyio
+
+import awa
+
+client = awa.AsyncClient(os.environ["DATABASE_URL"], max_connections=8)
+
+
+@dataclass
+class Record:
+    n: int
+
+
+@dataclass
+class Hang:
+    n: int
+
+
+async def note(job: awa.JobContext) -> None:
+    async with await client.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO runs (job_id, attempt, lease, pid) VALUES ($1, $2, $3, $4)",
+            job.id,
+            job.attempt,
+            job.run_lease,
+            os.getpid(),
+        )
+
+
+@client.worker(Record, queue="bulk")
+async def record(job: awa.JobContext) -> None:
+    await note(job)
+
+
+@client.worker(Hang, queue="hang")
+async def hang(job: awa.JobContext) -> None:
+    await note(job)
+    if job.attempt == 1:
+        async with await client.transaction() as tx:
+            await tx.execute("SELECT pg_notify('e2e_started', $1::text)", str(job.id))
+        await anyio.sleep_forever()
+
+
+@client.on("completed", kind="hang")
+async def completed(event: awa.JobEvent) -> None:
+    async with await client.transaction() as tx:
+        await tx.execute("SELECT pg_notify('e2e_done', $1::text)", str(event.job.id))
