@@ -83,7 +83,7 @@ class Dispatcher:
         try:
             while True:
                 self._wake = anyio.Event()
-                if self._backlog and self.capacity > 0:
+                if self._backlog and self._worth_claiming:
                     try:
                         await self.run_once()
                     except AwaError as exc:
@@ -102,10 +102,20 @@ class Dispatcher:
             return max(self.queue.poll_interval, self.queue.safety_poll_interval)
         return self.queue.poll_interval
 
+    @property
+    def _worth_claiming(self) -> bool:
+        # With a backlog and jobs still running, wait until several slots are
+        # free: one claim per finished job would cost a round trip per job.
+        if self.running == 0:
+            return self.capacity > 0
+        return self.capacity >= max(
+            1, min(self.queue.claim_batch_size, self.queue.max_workers // 2)
+        )
+
     async def run_once(self) -> int:
         """Claim and start jobs while there are permits and jobs; return how many."""
         started = 0
-        while self.capacity > 0 and self._backlog:
+        while self._worth_claiming and self._backlog:
             wanted = min(self.capacity, self.queue.claim_batch_size)
             rows = await self.claim(wanted)
             self._backlog = len(rows) == wanted
