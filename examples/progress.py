@@ -4,7 +4,6 @@ The first attempt imports half the items, checkpoints after each one and then
 fails; the retry reads the checkpoint from ``job.progress`` and carries on
 from there instead of starting over.
 """
-from __future__ import annotations
 
 import asyncio
 import os

@@ -1,5 +1,4 @@
 """The seed README's Python example, as written (the URL comes from $DATABASE_URL)."""
-from __future__ import annotations
 
 import asyncio
 import os
