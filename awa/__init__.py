@@ -5,6 +5,8 @@ The public API lives here; everything under ``awa._*`` is private.
 
 from __future__ import annotations
 
+from awa._model.cron import CronJobInfo as CronJobInfo
+from awa._model.cron import PeriodicJob as PeriodicJob
 from awa._model.health import HealthCheck as HealthCheck
 from awa._model.health import QueueHealth as QueueHealth
 from awa._model.insert import InsertJob as InsertJob
@@ -34,6 +36,7 @@ from awa.errors import AwaError as AwaError
 from awa.errors import ClientClosed as ClientClosed
 from awa.errors import ConfigError as ConfigError
 from awa.errors import ConnectionFailed as ConnectionFailed
+from awa.errors import CronNotFound as CronNotFound
 from awa.errors import DatabaseError as DatabaseError
 from awa.errors import InvalidStateError as InvalidStateError
 from awa.errors import JobNotFound as JobNotFound
@@ -60,6 +63,8 @@ __all__ = (
     "ClientClosed",
     "ConfigError",
     "ConnectionFailed",
+    "CronJobInfo",
+    "CronNotFound",
     "DatabaseError",
     "HealthCheck",
     "InsertJob",
@@ -74,6 +79,7 @@ __all__ = (
     "LeaseToken",
     "MigrationStatus",
     "PayloadLimits",
+    "PeriodicJob",
     "PoolTimeout",
     "QueueConfig",
     "QueueHealth",

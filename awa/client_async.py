@@ -15,6 +15,7 @@ from awa._db.executor_async import AsyncExecutor
 from awa._db.pool import AsyncPool, PoolConfig
 from awa._model.codec import encode_object
 from awa._model.config import redact, resolve_database_url
+from awa._model.cron import CronJobInfo
 from awa._model.insert import (
     DEFAULT_MAX_ARGS_BYTES,
     DEFAULT_MAX_ATTEMPTS,
@@ -431,3 +432,50 @@ class AsyncClient(AsyncWorkerMixin):
         async with self._executor() as executor:
             rows = await executor.queue_stats()
         return [queue_stat_from_row(r) for r in rows]
+
+    # -- periodic jobs ---------------------------------------------------
+
+    async def sync_periodic(self) -> int:
+        """Write this client's ``periodic()`` declarations to the database now.
+
+        Workers do it when they start; a process that declares schedules
+        without running workers calls this. Returns how many were written.
+        """
+        jobs = list(self._registry.periodic.values())
+        async with self._executor() as executor:
+            for job in jobs:
+                await executor.cron_upsert(job)
+        return len(jobs)
+
+    async def list_cron_jobs(self) -> list[CronJobInfo]:
+        """Every stored schedule, with its next fire time (database clock)."""
+        async with self._executor() as executor:
+            return await executor.cron_list()
+
+    async def get_cron_job(self, name: str) -> CronJobInfo:
+        """One schedule. Raises ``CronNotFound``."""
+        async with self._executor() as executor:
+            return await executor.cron_get(check_name(name, "name"))
+
+    async def pause_cron(self, name: str, *, paused_by: str | None = None) -> CronJobInfo:
+        """Stop a schedule's automatic fires (manual triggers still work)."""
+        if paused_by is not None:
+            check_name(paused_by, "paused_by")
+        async with self._executor() as executor:
+            return await executor.cron_set_paused(check_name(name, "name"), True, paused_by)
+
+    async def resume_cron(self, name: str) -> CronJobInfo:
+        """Resume a schedule; its missed-fire policy decides about fires missed meanwhile."""
+        async with self._executor() as executor:
+            return await executor.cron_set_paused(check_name(name, "name"), False, None)
+
+    async def trigger_cron(self, name: str) -> Job:
+        """Enqueue a schedule's job now (even while paused); returns the job."""
+        async with self._executor() as executor:
+            return await executor.cron_trigger(check_name(name, "name"))
+
+    async def remove_cron(self, name: str) -> bool:
+        """Delete a stored schedule; False if there was none. A process still
+        declaring it writes it back when it next syncs."""
+        async with self._executor() as executor:
+            return await executor.cron_remove(check_name(name, "name"))

@@ -7,6 +7,7 @@ __all__ = (
     "ClientClosed",
     "ConfigError",
     "ConnectionFailed",
+    "CronNotFound",
     "DatabaseError",
     "InvalidStateError",
     "JobNotFound",
@@ -74,6 +75,10 @@ class JobNotFound(AwaError, LookupError):
 
 class RowNotFound(AwaError, LookupError):
     """``fetch_one`` found no row."""
+
+
+class CronNotFound(AwaError, LookupError):
+    """No periodic schedule has this name."""
 
 
 class InvalidStateError(AwaError):

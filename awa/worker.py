@@ -25,6 +25,7 @@ import anyio.from_thread
 from anyio.abc import TaskGroup
 
 from awa._db.pool import AsyncPool, PoolConfig
+from awa._model.cron import PeriodicJob, make_periodic
 from awa._model.health import HealthCheck
 from awa._model.registry import Registry
 from awa._model.runtime_config import RuntimeConfig, parse_runtime
@@ -93,6 +94,51 @@ class _Registration:
             return fn
 
         return register
+
+    def periodic(
+        self,
+        name: str,
+        cron_expr: str,
+        args_type: Any,
+        args: Any,
+        *,
+        timezone: str = "UTC",
+        queue: str = "default",
+        priority: int = 2,
+        max_attempts: int = 25,
+        tags: Iterable[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        missed_fire_policy: str = "coalesce",
+        kind: str | None = None,
+    ) -> PeriodicJob:
+        """Declare a job enqueued on a cron schedule (validated now).
+
+        ``cron_expr`` has 5 fields, or 6 with seconds first; ``timezone`` is an
+        IANA name (DST handled). Declarations reach the database when this
+        process starts workers (and every minute after), or on
+        ``sync_periodic()``; the elected leader fires them, each fire exactly
+        once, by the database clock. ``missed_fire_policy``: after downtime or
+        a pause, ``"coalesce"`` enqueues only the latest missed fire,
+        ``"catch_up"`` each of them (up to 1000 per pass).
+
+        Raises:
+            ValidationError: a bad expression, zone, option or args.
+        """
+        job = make_periodic(
+            name,
+            cron_expr,
+            args_type,
+            args,
+            timezone=timezone,
+            queue=queue,
+            priority=priority,
+            max_attempts=max_attempts,
+            tags=tags,
+            metadata=metadata,
+            missed_fire_policy=missed_fire_policy,
+            kind=kind,
+        )
+        return self._registry.add_periodic(job)
 
     def _runtime_config(
         self, queues: Iterable[Any] | None, options: dict[str, Any]

@@ -34,7 +34,7 @@ _COLUMNS = (
     "id, kind, queue, args, {state}, priority, attempt, max_attempts, run_at, heartbeat_at,"
     " deadline_at, attempted_at, {finalized}, created_at, errors, metadata, tags, unique_key,"
     " unique_states, callback_id, callback_timeout_at, callback_filter, callback_on_complete,"
-    " callback_on_fail, callback_transform, run_lease, progress"
+    " callback_on_fail, callback_transform, run_lease, progress, concurrency_key, concurrency_limit"
 )
 
 

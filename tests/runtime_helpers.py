@@ -34,8 +34,9 @@ async def wait_finalized(
 
 
 async def wait_signal(
-    client: awa.AsyncClient, name: str, timeout: float = 20.0, **match: Any
+    client: awa.AsyncClient, signal: str, /, timeout: float = 20.0, **match: Any
 ) -> dict[str, Any]:
+    """The first ``signal`` whose data has every ``match`` item."""
     return await client._signals.wait_for(
-        name, lambda d: all(d.get(k) == v for k, v in match.items()), timeout=timeout
+        signal, lambda d: all(d.get(k) == v for k, v in match.items()), timeout=timeout
     )

@@ -18,12 +18,14 @@ from psycopg.types.json import Jsonb
 
 from awa._db.connection import SyncConnection
 from awa._db.errors import translating
+from awa._model.cron import CronJobInfo, PeriodicJob, cron_info_from_row, periodic_params
 from awa._model.insert import InsertManyResult, InsertRow, SkippedJob
 from awa._model.job import Job, JobPage, job_from_row
 from awa._model.placeholders import check_placeholders
 from awa._model.states import JobState, mask_to_states
 from awa._sql import LATEST_VERSION, MIGRATIONS, Q, Query
 from awa.errors import (
+    CronNotFound,
     DatabaseError,
     InvalidStateError,
     JobNotFound,
@@ -401,3 +403,35 @@ class Executor:
 
     def queue_stats(self) -> list[DictRow]:
         return self.many(Q["queue_stats"])
+
+    # -- cron ------------------------------------------------------------
+
+    def cron_upsert(self, job: PeriodicJob) -> None:
+        self.exec(Q["cron_upsert"], periodic_params(job))
+
+    def cron_list(self) -> list[CronJobInfo]:
+        return [cron_info_from_row(r) for r in self.many(Q["cron_list"])]
+
+    def cron_get(self, name: str) -> CronJobInfo:
+        row = self.one(Q["cron_get"], {"name": name})
+        if row is None:
+            raise CronNotFound(f"no periodic job named {name!r}")
+        return cron_info_from_row(row)
+
+    def cron_set_paused(self, name: str, paused: bool, paused_by: str | None) -> CronJobInfo:
+        if paused:
+            row = self.one(Q["cron_pause"], {"name": name, "paused_by": paused_by})
+        else:
+            row = self.one(Q["cron_resume"], {"name": name})
+        if row is None:
+            raise CronNotFound(f"no periodic job named {name!r}")
+        return self.cron_get(name)
+
+    def cron_trigger(self, name: str) -> Job:
+        row = self.one(Q["cron_trigger"], {"name": name})
+        if row is None:
+            raise CronNotFound(f"no periodic job named {name!r}")
+        return job_from_row(row)
+
+    def cron_remove(self, name: str) -> bool:
+        return self.one(Q["cron_remove"], {"name": name}) is not None

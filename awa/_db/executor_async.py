@@ -16,12 +16,14 @@ from psycopg.types.json import Jsonb
 
 from awa._db.connection import AnyioConnection
 from awa._db.errors import translating
+from awa._model.cron import CronJobInfo, PeriodicJob, cron_info_from_row, periodic_params
 from awa._model.insert import InsertManyResult, InsertRow, SkippedJob
 from awa._model.job import Job, JobPage, job_from_row
 from awa._model.placeholders import check_placeholders
 from awa._model.states import JobState, mask_to_states
 from awa._sql import LATEST_VERSION, MIGRATIONS, Q, Query
 from awa.errors import (
+    CronNotFound,
     DatabaseError,
     InvalidStateError,
     JobNotFound,
@@ -405,3 +407,35 @@ class AsyncExecutor:
 
     async def queue_stats(self) -> list[DictRow]:
         return await self.many(Q["queue_stats"])
+
+    # -- cron ------------------------------------------------------------
+
+    async def cron_upsert(self, job: PeriodicJob) -> None:
+        await self.exec(Q["cron_upsert"], periodic_params(job))
+
+    async def cron_list(self) -> list[CronJobInfo]:
+        return [cron_info_from_row(r) for r in await self.many(Q["cron_list"])]
+
+    async def cron_get(self, name: str) -> CronJobInfo:
+        row = await self.one(Q["cron_get"], {"name": name})
+        if row is None:
+            raise CronNotFound(f"no periodic job named {name!r}")
+        return cron_info_from_row(row)
+
+    async def cron_set_paused(self, name: str, paused: bool, paused_by: str | None) -> CronJobInfo:
+        if paused:
+            row = await self.one(Q["cron_pause"], {"name": name, "paused_by": paused_by})
+        else:
+            row = await self.one(Q["cron_resume"], {"name": name})
+        if row is None:
+            raise CronNotFound(f"no periodic job named {name!r}")
+        return await self.cron_get(name)
+
+    async def cron_trigger(self, name: str) -> Job:
+        row = await self.one(Q["cron_trigger"], {"name": name})
+        if row is None:
+            raise CronNotFound(f"no periodic job named {name!r}")
+        return job_from_row(row)
+
+    async def cron_remove(self, name: str) -> bool:
+        return await self.one(Q["cron_remove"], {"name": name}) is not None

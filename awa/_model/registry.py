@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from awa._model.cron import PeriodicJob
 from awa._model.insert import check_kind, check_queue
 from awa._model.kinds import derive_kind
 from awa.errors import ConfigError
@@ -45,6 +46,15 @@ class Hook:
 class Registry:
     handlers: dict[str, Handler] = attrs.field(factory=dict)
     hooks: list[Hook] = attrs.field(factory=list)
+    periodic: dict[str, PeriodicJob] = attrs.field(factory=dict)
+
+    def add_periodic(self, job: PeriodicJob) -> PeriodicJob:
+        if job.name in self.periodic and self.periodic[job.name] != job:
+            raise ConfigError(
+                f"a different periodic job named {job.name!r} is already declared", field="name"
+            )
+        self.periodic[job.name] = job
+        return job
 
     def add_handler(
         self, args_type: Any, fn: Callable[..., Any], *, queue: str, kind: str | None

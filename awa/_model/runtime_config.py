@@ -138,6 +138,7 @@ class RuntimeConfig:
     leader_check_interval: float = 30.0
     snapshot_interval: float = 10.0
     aging_interval: float = 60.0
+    cron_sync_interval: float = 60.0
     finalize_timeout: float = 30.0
     listen: bool = True
     emit_spec_trace: str | None = None

@@ -30,10 +30,10 @@ class Signals:
         self._history: deque[tuple[str, dict[str, Any]]] = deque(maxlen=history)
         self._waiters: list[_Waiter] = []
 
-    def emit(self, name: str, **data: Any) -> None:
-        self._history.append((name, data))
+    def emit(self, signal: str, /, **data: Any) -> None:
+        self._history.append((signal, data))
         for waiter in list(self._waiters):
-            if waiter.name == name and (waiter.predicate is None or waiter.predicate(data)):
+            if waiter.name == signal and (waiter.predicate is None or waiter.predicate(data)):
                 waiter.found = data
                 waiter.event.set()
                 self._waiters.remove(waiter)

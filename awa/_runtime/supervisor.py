@@ -35,6 +35,7 @@ from awa._runtime.leader import Leader, LeaderConfig
 from awa._runtime.lease import SHUTDOWN, InFlight, LeaseToken
 from awa._runtime.maintenance.aging import AgingConfig, PriorityAger
 from awa._runtime.maintenance.cleaner import Cleaner, CleanerConfig
+from awa._runtime.maintenance.cron import CronConfig, CronScheduler, CronSync
 from awa._runtime.maintenance.promoter import Promoter, PromoterConfig
 from awa._runtime.maintenance.rescuer import Rescuer, RescuerConfig
 from awa._runtime.reporter import Reporter
@@ -141,6 +142,11 @@ class Runtime:
             ),
             signals=self.signals,
         )
+        cron_config = CronConfig(sync_interval=config.cron_sync_interval)
+        self.cron_sync = CronSync(self.db, registry.periodic, cron_config)
+        self.cron = CronScheduler(
+            self.db, cron_config, listener=self.listener, signals=self.signals, trace=self.trace
+        )
         self.ager = PriorityAger(
             self.db,
             AgingConfig(interval=config.aging_interval),
@@ -153,7 +159,7 @@ class Runtime:
                 election_interval=config.leader_election_interval,
                 check_interval=config.leader_check_interval,
             ),
-            [self.promoter.run, self.rescuer.run, self.cleaner.run, self.ager.run],
+            [self.promoter.run, self.rescuer.run, self.cleaner.run, self.ager.run, self.cron.run],
             signals=self.signals,
             trace=self.trace,
             worker=self.worker,
@@ -219,6 +225,7 @@ class Runtime:
                 await services.start(self.heartbeater.run)
                 await services.start(self.leader.run)
                 await services.start(self.reporter.run)
+                await services.start(self.cron_sync.run)
                 await self._work(task_status)
                 # Spec: AwaShutdown!FlushCompleter -- every outcome is written first.
                 self.completer.close()

@@ -96,7 +96,7 @@ WITH from_terminal AS (
     INSERT INTO awa.jobs_hot
     SELECT id, kind, queue, args, 'available', priority, 0, max_attempts, now(),
            NULL, NULL, attempted_at, NULL, created_at, errors, metadata, tags,
-           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, progress
+           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, progress, concurrency_key, concurrency_limit
       FROM (SELECT * FROM from_terminal UNION ALL SELECT * FROM from_deferred) AS r
     RETURNING *
 ), woken AS (
@@ -128,7 +128,7 @@ WITH from_hot AS (
                'attempt', attempt, 'at', now(), 'type', 'Cancelled',
                'message', %(reason)s::text, 'terminal', true)),
            metadata, tags, unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL,
-           run_lease, progress
+           run_lease, progress, concurrency_key, concurrency_limit
       FROM (SELECT * FROM from_hot UNION ALL SELECT * FROM from_deferred) AS r
     RETURNING *
 )
@@ -171,7 +171,7 @@ WITH picked AS (
     INSERT INTO awa.jobs_hot
     SELECT id, kind, queue, args, 'available', priority, 0, max_attempts, now(),
            NULL, NULL, attempted_at, NULL, created_at, errors, metadata, tags,
-           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, progress
+           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, progress, concurrency_key, concurrency_limit
       FROM moved
     RETURNING id
 )

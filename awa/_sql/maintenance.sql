@@ -26,7 +26,7 @@ WITH due AS (
     INSERT INTO awa.jobs_hot
     SELECT id, kind, queue, args, 'available', priority, attempt, max_attempts, run_at,
            NULL, NULL, attempted_at, NULL, created_at, errors, metadata, tags,
-           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, progress
+           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, progress, concurrency_key, concurrency_limit
       FROM moved
     RETURNING run_at
 )
@@ -71,7 +71,7 @@ WITH stuck AS (
     INSERT INTO awa.jobs_terminal
     SELECT id, kind, queue, args, 'failed', priority, attempt, max_attempts, run_at,
            heartbeat_at, deadline_at, attempted_at, now(), created_at, new_errors, metadata, tags,
-           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, progress
+           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, progress, concurrency_key, concurrency_limit
       FROM gone
      WHERE attempt >= max_attempts OR %(force_fail)s::boolean
     RETURNING *
@@ -80,7 +80,7 @@ WITH stuck AS (
     SELECT id, kind, queue, args, 'retryable', priority, attempt, max_attempts,
            now() + awa.backoff_duration(attempt, max_attempts),
            NULL, NULL, attempted_at, NULL, created_at, new_errors, metadata, tags,
-           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, progress
+           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, progress, concurrency_key, concurrency_limit
       FROM gone
      WHERE attempt < max_attempts AND NOT %(force_fail)s::boolean
     RETURNING *

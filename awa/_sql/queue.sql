@@ -43,7 +43,7 @@ WITH hot AS (
                'attempt', attempt, 'at', now(), 'type', 'Cancelled',
                'message', 'queue drained', 'terminal', true)),
            metadata, tags, unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL,
-           run_lease, progress
+           run_lease, progress, concurrency_key, concurrency_limit
       FROM (SELECT * FROM hot UNION ALL SELECT * FROM deferred) AS r
     RETURNING id
 )

@@ -46,7 +46,7 @@ WITH input AS (
     INSERT INTO awa.jobs_terminal
     SELECT id, kind, queue, args, 'completed', priority, attempt, max_attempts, run_at,
            heartbeat_at, deadline_at, attempted_at, now(), created_at, errors, metadata, tags,
-           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, NULL
+           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, NULL, concurrency_key, concurrency_limit
       FROM done
      WHERE %(keep)s::boolean
 )
@@ -82,7 +82,7 @@ WITH input AS (
            (CASE WHEN action = 'cancel' THEN 'cancelled' ELSE 'failed' END)::awa.job_state,
            priority, attempt, max_attempts, run_at, heartbeat_at, deadline_at, attempted_at, now(),
            created_at, new_errors, metadata, tags, unique_key, unique_states,
-           NULL, NULL, NULL, NULL, NULL, NULL, run_lease, new_progress
+           NULL, NULL, NULL, NULL, NULL, NULL, run_lease, new_progress, concurrency_key, concurrency_limit
       FROM gone
      WHERE action IN ('fail', 'cancel')
     RETURNING id, run_lease, state
@@ -96,7 +96,7 @@ WITH input AS (
            now() + CASE WHEN delay IS NULL THEN awa.backoff_duration(attempt, max_attempts)
                         ELSE make_interval(secs => delay) END,
            NULL, NULL, attempted_at, now(), created_at, new_errors, metadata, tags,
-           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, new_progress
+           unique_key, unique_states, NULL, NULL, NULL, NULL, NULL, NULL, run_lease, new_progress, concurrency_key, concurrency_limit
       FROM gone
      WHERE action IN ('retry', 'snooze')
     RETURNING id, run_lease, state

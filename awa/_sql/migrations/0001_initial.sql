@@ -50,7 +50,9 @@ CREATE TABLE awa.jobs_hot (
     callback_on_fail     text,
     callback_transform   text,
     run_lease            bigint       NOT NULL DEFAULT 0,
-    progress             jsonb
+    progress             jsonb,
+    concurrency_key      text         CONSTRAINT concurrency_key_length CHECK (length(concurrency_key) BETWEEN 1 AND 200),
+    concurrency_limit    smallint     CONSTRAINT concurrency_limit_range CHECK (concurrency_limit BETWEEN 1 AND 10000)
 );
 
 -- Same columns and shared checks; state checks differ per table.
