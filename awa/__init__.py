@@ -24,6 +24,7 @@ from awa._model.runtime_config import QueueConfig as QueueConfig
 from awa._model.runtime_config import RuntimeConfig as RuntimeConfig
 from awa._model.states import JobState as JobState
 from awa._model.stats import MigrationStatus as MigrationStatus
+from awa._model.stats import QueueDepth as QueueDepth
 from awa._model.stats import QueueStat as QueueStat
 from awa._model.stats import RetryFailedResult as RetryFailedResult
 from awa._model.unique import UniqueOpts as UniqueOpts
@@ -41,6 +42,7 @@ from awa.errors import DatabaseError as DatabaseError
 from awa.errors import InvalidStateError as InvalidStateError
 from awa.errors import JobNotFound as JobNotFound
 from awa.errors import PoolTimeout as PoolTimeout
+from awa.errors import QueueFull as QueueFull
 from awa.errors import RowNotFound as RowNotFound
 from awa.errors import SchemaNotMigrated as SchemaNotMigrated
 from awa.errors import SchemaTooNew as SchemaTooNew
@@ -82,6 +84,8 @@ __all__ = (
     "PeriodicJob",
     "PoolTimeout",
     "QueueConfig",
+    "QueueDepth",
+    "QueueFull",
     "QueueHealth",
     "QueueStat",
     "RetryAfter",

@@ -36,7 +36,13 @@ from awa._model.insert import (
 )
 from awa._model.job import Job, JobPage
 from awa._model.states import JobState, parse_state
-from awa._model.stats import MigrationStatus, QueueStat, RetryFailedResult, queue_stat_from_row
+from awa._model.stats import (
+    MigrationStatus,
+    QueueDepth,
+    QueueStat,
+    RetryFailedResult,
+    queue_stat_from_row,
+)
 from awa._model.unique import UniqueOpts, unique_key
 from awa._sql import LATEST_VERSION
 from awa.errors import JobNotFound, ValidationError
@@ -176,6 +182,8 @@ class Client(WorkerMixin):
         metadata: dict[str, Any] | None = None,
         run_at: datetime | timedelta | None = None,
         unique_opts: UniqueOpts | dict[str, Any] | None = None,
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> Job:
         """Insert one job and return it.
 
@@ -195,10 +203,13 @@ class Client(WorkerMixin):
             unique_opts: ``UniqueOpts`` or a dict of its fields: refuse a
                 second job with the same key while the first is in one of
                 the given states.
+            concurrency_key: at most ``concurrency_limit`` (default 1) jobs
+                with this key run at once, across every worker process.
 
         Raises:
             ValidationError: bad args or options; nothing was written.
             UniqueConflict: another job holds the unique key.
+            QueueFull: the queue is past its ``max_depth`` (policy reject).
 
         Cancellation: if cancelled before the statement completes, nothing
         was inserted (or, past the commit point, the job exists).
@@ -214,6 +225,8 @@ class Client(WorkerMixin):
             run_at=run_at,
             unique_opts=unique_opts,
             limits=self.limits,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
         )
         with self._executor() as executor:
             return executor.job_insert(row)
@@ -231,6 +244,8 @@ class Client(WorkerMixin):
         run_at: datetime | timedelta | None = None,
         unique_opts: UniqueOpts | dict[str, Any] | None = None,
         on_unique_conflict: str = "raise",
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> InsertManyResult:
         """Insert many jobs with COPY, atomically.
 
@@ -256,6 +271,8 @@ class Client(WorkerMixin):
             run_at=run_at,
             unique_opts=unique_opts,
             limits=self.limits,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
         )
         with self._executor() as executor, executor.transaction():
             return executor.job_insert_many(rows, on_unique_conflict=on_unique_conflict)
@@ -434,6 +451,29 @@ class Client(WorkerMixin):
         with self._executor() as executor:
             rows = executor.queue_stats()
         return [queue_stat_from_row(r) for r in rows]
+
+    def set_queue_limit(
+        self, queue: str, max_depth: int | None, *, policy: str = "reject"
+    ) -> QueueDepth:
+        """Limit how many jobs may wait in a queue (available, scheduled,
+        retryable); ``None`` removes the limit. Past it, inserts raise
+        ``QueueFull`` (``policy="reject"``) or log a warning (``"warn"``). The
+        depth is measured by the leader every few seconds: an estimate."""
+        queue = check_queue(queue)
+        if max_depth is not None and (
+            isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1
+        ):
+            raise ValidationError("max_depth: expected a positive int or None", field="max_depth")
+        if policy not in ("reject", "warn"):
+            raise ValidationError("policy: expected 'reject' or 'warn'", field="policy")
+        with self._executor() as executor:
+            return executor.queue_limit_set(queue, max_depth, policy)
+
+    def queue_depth(self, queue: str) -> QueueDepth:
+        """The queue's last measured depth and limit (cheap: one row read)."""
+        queue = check_queue(queue)
+        with self._executor() as executor:
+            return executor.queue_depth_get(queue)
 
     # -- periodic jobs ---------------------------------------------------
 

@@ -34,7 +34,13 @@ from awa._model.insert import (
 )
 from awa._model.job import Job, JobPage
 from awa._model.states import JobState, parse_state
-from awa._model.stats import MigrationStatus, QueueStat, RetryFailedResult, queue_stat_from_row
+from awa._model.stats import (
+    MigrationStatus,
+    QueueDepth,
+    QueueStat,
+    RetryFailedResult,
+    queue_stat_from_row,
+)
 from awa._model.unique import UniqueOpts, unique_key
 from awa._sql import LATEST_VERSION
 from awa.errors import JobNotFound, ValidationError
@@ -174,6 +180,8 @@ class AsyncClient(AsyncWorkerMixin):
         metadata: dict[str, Any] | None = None,
         run_at: datetime | timedelta | None = None,
         unique_opts: UniqueOpts | dict[str, Any] | None = None,
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> Job:
         """Insert one job and return it.
 
@@ -193,10 +201,13 @@ class AsyncClient(AsyncWorkerMixin):
             unique_opts: ``UniqueOpts`` or a dict of its fields: refuse a
                 second job with the same key while the first is in one of
                 the given states.
+            concurrency_key: at most ``concurrency_limit`` (default 1) jobs
+                with this key run at once, across every worker process.
 
         Raises:
             ValidationError: bad args or options; nothing was written.
             UniqueConflict: another job holds the unique key.
+            QueueFull: the queue is past its ``max_depth`` (policy reject).
 
         Cancellation: if cancelled before the statement completes, nothing
         was inserted (or, past the commit point, the job exists).
@@ -212,6 +223,8 @@ class AsyncClient(AsyncWorkerMixin):
             run_at=run_at,
             unique_opts=unique_opts,
             limits=self.limits,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
         )
         async with self._executor() as executor:
             return await executor.job_insert(row)
@@ -229,6 +242,8 @@ class AsyncClient(AsyncWorkerMixin):
         run_at: datetime | timedelta | None = None,
         unique_opts: UniqueOpts | dict[str, Any] | None = None,
         on_unique_conflict: str = "raise",
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> InsertManyResult:
         """Insert many jobs with COPY, atomically.
 
@@ -254,6 +269,8 @@ class AsyncClient(AsyncWorkerMixin):
             run_at=run_at,
             unique_opts=unique_opts,
             limits=self.limits,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
         )
         async with self._executor() as executor, executor.transaction():
             return await executor.job_insert_many(rows, on_unique_conflict=on_unique_conflict)
@@ -432,6 +449,29 @@ class AsyncClient(AsyncWorkerMixin):
         async with self._executor() as executor:
             rows = await executor.queue_stats()
         return [queue_stat_from_row(r) for r in rows]
+
+    async def set_queue_limit(
+        self, queue: str, max_depth: int | None, *, policy: str = "reject"
+    ) -> QueueDepth:
+        """Limit how many jobs may wait in a queue (available, scheduled,
+        retryable); ``None`` removes the limit. Past it, inserts raise
+        ``QueueFull`` (``policy="reject"``) or log a warning (``"warn"``). The
+        depth is measured by the leader every few seconds: an estimate."""
+        queue = check_queue(queue)
+        if max_depth is not None and (
+            isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1
+        ):
+            raise ValidationError("max_depth: expected a positive int or None", field="max_depth")
+        if policy not in ("reject", "warn"):
+            raise ValidationError("policy: expected 'reject' or 'warn'", field="policy")
+        async with self._executor() as executor:
+            return await executor.queue_limit_set(queue, max_depth, policy)
+
+    async def queue_depth(self, queue: str) -> QueueDepth:
+        """The queue's last measured depth and limit (cheap: one row read)."""
+        queue = check_queue(queue)
+        async with self._executor() as executor:
+            return await executor.queue_depth_get(queue)
 
     # -- periodic jobs ---------------------------------------------------
 

@@ -12,6 +12,7 @@ __all__ = (
     "InvalidStateError",
     "JobNotFound",
     "PoolTimeout",
+    "QueueFull",
     "RowNotFound",
     "SchemaNotMigrated",
     "SchemaTooNew",
@@ -88,6 +89,24 @@ class InvalidStateError(AwaError):
         super().__init__(message)
         self.job_id = job_id
         self.state = state
+
+
+class QueueFull(AwaError):
+    """The queue is past its ``max_depth`` (policy ``reject``): nothing was inserted.
+
+    Attributes:
+        queue: the queue.
+        depth: the last measured depth (an estimate, refreshed by the leader).
+        max_depth: the configured limit.
+    """
+
+    def __init__(
+        self, message: str, *, queue: str, depth: int | None, max_depth: int | None
+    ) -> None:
+        super().__init__(message)
+        self.queue = queue
+        self.depth = depth
+        self.max_depth = max_depth
 
 
 class UnknownJobKind(AwaError):

@@ -144,6 +144,8 @@ class Transaction:
         metadata: dict[str, Any] | None = None,
         run_at: datetime | timedelta | None = None,
         unique_opts: UniqueOpts | dict[str, Any] | None = None,
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> Job:
         """Insert a job in this transaction (see ``Client.insert``)."""
         row = prepare_insert(
@@ -157,6 +159,8 @@ class Transaction:
             run_at=run_at,
             unique_opts=unique_opts,
             limits=self._client.limits,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
         )
         return self._live().job_insert(row)
 
@@ -173,6 +177,8 @@ class Transaction:
         run_at: datetime | timedelta | None = None,
         unique_opts: UniqueOpts | dict[str, Any] | None = None,
         on_unique_conflict: str = "raise",
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> InsertManyResult:
         """COPY a batch of jobs in this transaction (see ``Client.insert_many``)."""
         check_on_unique_conflict(on_unique_conflict)
@@ -187,5 +193,7 @@ class Transaction:
             run_at=run_at,
             unique_opts=unique_opts,
             limits=self._client.limits,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
         )
         return self._live().job_insert_many(rows, on_unique_conflict=on_unique_conflict)

@@ -146,6 +146,8 @@ class AsyncTransaction:
         metadata: dict[str, Any] | None = None,
         run_at: datetime | timedelta | None = None,
         unique_opts: UniqueOpts | dict[str, Any] | None = None,
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> Job:
         """Insert a job in this transaction (see ``AsyncClient.insert``)."""
         row = prepare_insert(
@@ -159,6 +161,8 @@ class AsyncTransaction:
             run_at=run_at,
             unique_opts=unique_opts,
             limits=self._client.limits,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
         )
         return await self._live().job_insert(row)
 
@@ -175,6 +179,8 @@ class AsyncTransaction:
         run_at: datetime | timedelta | None = None,
         unique_opts: UniqueOpts | dict[str, Any] | None = None,
         on_unique_conflict: str = "raise",
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> InsertManyResult:
         """COPY a batch of jobs in this transaction (see ``AsyncClient.insert_many``)."""
         check_on_unique_conflict(on_unique_conflict)
@@ -189,5 +195,7 @@ class AsyncTransaction:
             run_at=run_at,
             unique_opts=unique_opts,
             limits=self._client.limits,
+            concurrency_key=concurrency_key,
+            concurrency_limit=concurrency_limit,
         )
         return await self._live().job_insert_many(rows, on_unique_conflict=on_unique_conflict)

@@ -5,6 +5,7 @@ The sync twin ``executor.py`` is generated from this file by ``tools/async_to_sy
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -21,16 +22,20 @@ from awa._model.insert import InsertManyResult, InsertRow, SkippedJob
 from awa._model.job import Job, JobPage, job_from_row
 from awa._model.placeholders import check_placeholders
 from awa._model.states import JobState, mask_to_states
+from awa._model.stats import QueueDepth, queue_depth_from_row
 from awa._sql import LATEST_VERSION, MIGRATIONS, Q, Query
 from awa.errors import (
     CronNotFound,
     DatabaseError,
     InvalidStateError,
     JobNotFound,
+    QueueFull,
     SchemaNotMigrated,
     SchemaTooNew,
     UniqueConflict,
 )
+
+logger = logging.getLogger("awa")
 
 Params = Mapping[str, Any] | None
 Row = DictRow
@@ -53,6 +58,8 @@ def _row_params(row: InsertRow) -> dict[str, Any]:
         "metadata": row.metadata,
         "unique_key": row.unique_key,
         "unique_states": row.unique_states,
+        "concurrency_key": row.concurrency_key,
+        "concurrency_limit": row.concurrency_limit,
     }
 
 
@@ -190,9 +197,37 @@ class AsyncExecutor:
 
     async def job_insert(self, row: InsertRow) -> Job:
         found = await self.one(Q["job_insert"], _row_params(row))
-        if found is None:  # pragma: no cover - the statement always returns a row
-            raise DatabaseError("insert returned no row")
+        if found is None:
+            raise await self._queue_full(row.queue, 1)
+        if found["over_depth"]:
+            logger.warning("queue %s is over its max_depth (policy: warn)", row.queue)
         return job_from_row(found)
+
+    async def _queue_full(self, queue: str, adding: int) -> QueueFull:
+        depth = await self.one(Q["queue_depth_get"], {"queue": queue})
+        estimate = depth["depth_estimate"] if depth else None
+        limit = depth["max_depth"] if depth else None
+        return QueueFull(
+            f"queue {queue!r} is full: about {estimate} jobs waiting, max_depth {limit};"
+            f" {adding} job(s) not inserted",
+            queue=queue,
+            depth=estimate,
+            max_depth=limit,
+        )
+
+    async def _check_depth(self, rows: Sequence[InsertRow]) -> None:
+        """Refuse a batch that would take a 'reject' queue past its max_depth."""
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row.queue] = counts.get(row.queue, 0) + 1
+        for queue, adding in counts.items():
+            depth = await self.one(Q["queue_depth_get"], {"queue": queue})
+            if depth is None or depth["max_depth"] is None or depth["depth_estimate"] is None:
+                continue
+            if depth["depth_estimate"] + adding > depth["max_depth"]:
+                if depth["depth_policy"] == "reject":
+                    raise await self._queue_full(queue, adding)
+                logger.warning("queue %s is over its max_depth (policy: warn)", queue)
 
     async def job_insert_many(
         self, rows: Sequence[InsertRow], *, on_unique_conflict: str
@@ -206,6 +241,10 @@ class AsyncExecutor:
         """
         if not rows:
             return InsertManyResult(ids=())
+        await self._check_depth(rows)
+        keys = sorted({r.concurrency_key for r in rows if r.concurrency_key is not None})
+        if keys:
+            await self.exec(Q["concurrency_keys_ensure"], {"keys": keys})
         ids = [r["id"] for r in await self.many(Q["job_ids_allocate"], {"count": len(rows)})]
         skipped = await self._claim_unique_keys(rows, ids, on_unique_conflict)
         left_out = {s.index for s in skipped}
@@ -217,7 +256,14 @@ class AsyncExecutor:
             if index in left_out:
                 continue
             values = (job_id, row.kind, row.queue, row.args, row.priority, row.max_attempts)
-            extra = (row.tags, row.metadata, row.unique_key, row.unique_states)
+            extra = (
+                row.tags,
+                row.metadata,
+                row.unique_key,
+                row.unique_states,
+                row.concurrency_key,
+                row.concurrency_limit,
+            )
             if row.run_at is None and row.delay is None:
                 immediate.append(values + extra)
                 continue
@@ -407,6 +453,15 @@ class AsyncExecutor:
 
     async def queue_stats(self) -> list[DictRow]:
         return await self.many(Q["queue_stats"])
+
+    async def queue_limit_set(self, queue: str, max_depth: int | None, policy: str) -> QueueDepth:
+        row = await self.one(
+            Q["queue_limit_set"], {"queue": queue, "max_depth": max_depth, "policy": policy}
+        )
+        return queue_depth_from_row(row, queue)
+
+    async def queue_depth_get(self, queue: str) -> QueueDepth:
+        return queue_depth_from_row(await self.one(Q["queue_depth_get"], {"queue": queue}), queue)
 
     # -- cron ------------------------------------------------------------
 

@@ -55,6 +55,8 @@ class InsertJob:
     metadata: dict[str, Any] | None = None
     run_at: datetime | timedelta | None = None
     unique_opts: UniqueOpts | dict[str, Any] | None = None
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
 
 @attrs.frozen
@@ -72,6 +74,26 @@ class InsertRow:
     delay: timedelta | None
     unique_key: bytes | None
     unique_states: str | None
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+
+
+CONCURRENCY_LIMIT_RANGE = (1, 10000)
+
+
+def check_concurrency(key: object, limit: object) -> tuple[str | None, int | None]:
+    """A concurrency key (a name) and its limit (default 1); a limit needs a key."""
+    if key is None:
+        if limit is not None:
+            raise ValidationError(
+                "concurrency_limit: only meaningful with a concurrency_key",
+                field="concurrency_limit",
+            )
+        return None, None
+    return (
+        check_name(key, "concurrency_key"),
+        1 if limit is None else _check_int(limit, "concurrency_limit", CONCURRENCY_LIMIT_RANGE),
+    )
 
 
 def check_name(value: object, field: str) -> str:
@@ -191,6 +213,8 @@ def prepare_insert(
     run_at: datetime | timedelta | None,
     unique_opts: UniqueOpts | dict[str, Any] | None,
     limits: PayloadLimits,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
 ) -> InsertRow:
     """Validate everything about one job and build the row to write.
 
@@ -203,6 +227,9 @@ def prepare_insert(
         {} if metadata is None else metadata, field="metadata", max_bytes=limits.max_metadata_bytes
     )
     absolute, relative = check_run_at(run_at)
+    concurrency_key_value, concurrency_limit_value = check_concurrency(
+        concurrency_key, concurrency_limit
+    )
     key: bytes | None = None
     mask: str | None = None
     if unique_opts is not None:
@@ -227,6 +254,8 @@ def prepare_insert(
         delay=relative,
         unique_key=key,
         unique_states=mask,
+        concurrency_key=concurrency_key_value,
+        concurrency_limit=concurrency_limit_value,
     )
 
 
@@ -242,6 +271,8 @@ def prepare_many(
     run_at: datetime | timedelta | None,
     unique_opts: UniqueOpts | dict[str, Any] | None,
     limits: PayloadLimits,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
 ) -> list[InsertRow]:
     """``prepare_insert`` for each item; ``InsertJob`` items override the defaults."""
     if isinstance(jobs, dict | str | bytes):
@@ -266,6 +297,16 @@ def prepare_many(
                             item.unique_opts if item.unique_opts is not None else unique_opts
                         ),
                         limits=limits,
+                        concurrency_key=(
+                            item.concurrency_key
+                            if item.concurrency_key is not None
+                            else concurrency_key
+                        ),
+                        concurrency_limit=(
+                            item.concurrency_limit
+                            if item.concurrency_limit is not None
+                            else concurrency_limit
+                        ),
                     )
                 )
             else:
@@ -281,6 +322,8 @@ def prepare_many(
                         run_at=run_at,
                         unique_opts=unique_opts,
                         limits=limits,
+                        concurrency_key=concurrency_key,
+                        concurrency_limit=concurrency_limit,
                     )
                 )
         except ValidationError as ex:

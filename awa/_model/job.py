@@ -43,6 +43,8 @@ class Job:
     unique_states: frozenset[JobState] | None = None
     callback_id: uuid.UUID | None = None
     callback_timeout_at: datetime | None = None
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -77,6 +79,8 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         unique_states=mask_to_states(unique_states) if unique_states else None,
         callback_id=row.get("callback_id"),
         callback_timeout_at=row.get("callback_timeout_at"),
+        concurrency_key=row.get("concurrency_key"),
+        concurrency_limit=row.get("concurrency_limit"),
     )
 
 

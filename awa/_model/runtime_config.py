@@ -52,6 +52,12 @@ class QueueConfig:
             available job's priority improves by one (0 = never).
         completed_retention / failed_retention: per-queue overrides of how
             long finished jobs are kept (None = the runtime's setting).
+        rate_limit: ``(max_rate, burst)``: claims per second, and how many
+            may be saved up (0 = ``ceil(max_rate)``); None = unlimited.
+        rate_limit_scope: ``"process"`` (each worker process its own
+            bucket) or ``"fleet"`` (one bucket in PostgreSQL for every process).
+        min_workers / weight: weighted mode (``global_max_workers``): slots
+            reserved for this queue, and its share of the rest.
     """
 
     name: str
@@ -63,15 +69,40 @@ class QueueConfig:
     priority_aging_interval: float = 60.0
     completed_retention: float | None = None
     failed_retention: float | None = None
+    rate_limit: tuple[float, int] | None = None
+    rate_limit_scope: str = "process"
+    min_workers: int = 0
+    weight: int = 1
+
+
+def _rate_limit(value: object, name: str) -> tuple[float, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = (value, 0)
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ConfigError(
+            f"{name}.rate_limit: expected (max_rate, burst), e.g. (50, 10)", field="rate_limit"
+        )
+    rate, burst = value
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, int | float)
+        or not math.isfinite(rate)
+        or rate <= 0
+    ):
+        raise ConfigError(f"{name}.rate_limit: max_rate must be > 0", field="rate_limit")
+    burst = count(burst, f"{name}.rate_limit burst", low=0, high=1_000_000)
+    return float(rate), burst or max(1, math.ceil(rate))
 
 
 _QUEUE_KEYS = {f.name for f in attrs.fields(QueueConfig)}
 
 
-def parse_queue(value: object) -> QueueConfig:
-    """A queue given as ``"name"``, ``("name", max_workers)``, a dict or a QueueConfig."""
+def queue_fields(value: object) -> dict[str, Any]:
+    """The fields given for one queue (before defaults)."""
     if isinstance(value, QueueConfig):
-        raw: dict[str, Any] = attrs.asdict(value)
+        raw: dict[str, Any] = attrs.asdict(value, retain_collection_types=True)
     elif isinstance(value, str):
         raw = {"name": value}
     elif isinstance(value, tuple) and len(value) == 2:
@@ -92,7 +123,18 @@ def parse_queue(value: object) -> QueueConfig:
             f"queues: expected names, (name, max_workers) tuples or dicts, got {value!r}",
             field="queues",
         )
+    return raw
+
+
+def parse_queue(value: object) -> QueueConfig:
+    """A queue given as ``"name"``, ``("name", max_workers)``, a dict or a QueueConfig."""
+    raw = queue_fields(value)
     name = check_queue(raw["name"])
+    scope = raw.get("rate_limit_scope", "process")
+    if scope not in ("process", "fleet"):
+        raise ConfigError(
+            f"{name}.rate_limit_scope: expected 'process' or 'fleet'", field="rate_limit_scope"
+        )
     retention = {
         key: None if raw.get(key) is None else seconds(raw[key], f"{name}.{key}")
         for key in ("completed_retention", "failed_retention")
@@ -113,6 +155,10 @@ def parse_queue(value: object) -> QueueConfig:
             f"{name}.priority_aging_interval",
             allow_zero=True,
         ),
+        rate_limit=_rate_limit(raw.get("rate_limit"), name),
+        rate_limit_scope=scope,
+        min_workers=count(raw.get("min_workers", 0), f"{name}.min_workers", low=0, high=10_000),
+        weight=count(raw.get("weight", 1), f"{name}.weight", low=1, high=10_000),
         **retention,
     )
 
@@ -139,6 +185,8 @@ class RuntimeConfig:
     snapshot_interval: float = 10.0
     aging_interval: float = 60.0
     cron_sync_interval: float = 60.0
+    depth_refresh_interval: float = 2.0
+    global_max_workers: int | None = None
     finalize_timeout: float = 30.0
     listen: bool = True
     emit_spec_trace: str | None = None
@@ -159,7 +207,8 @@ def parse_runtime(queues: Iterable[object], options: Mapping[str, Any]) -> Runti
         raise ConfigError(f"unknown runtime option(s): {', '.join(unknown)}", field=unknown[0])
     if isinstance(queues, str | bytes) or not isinstance(queues, Iterable):
         raise ConfigError("queues: expected a list", field="queues")
-    parsed = tuple(parse_queue(q) for q in queues)
+    fields = [queue_fields(q) for q in queues]
+    parsed = tuple(parse_queue(f) for f in fields)
     if not parsed:
         raise ConfigError("queues: give at least one queue to work", field="queues")
     names = [q.name for q in parsed]
@@ -174,6 +223,8 @@ def parse_runtime(queues: Iterable[object], options: Mapping[str, Any]) -> Runti
             if not isinstance(value, bool):
                 raise ConfigError(f"{key}: expected a bool", field=key)
             values[key] = value
+        elif key == "global_max_workers":
+            values[key] = None if value is None else count(value, key, high=100_000)
         elif key == "emit_spec_trace":
             if value is not None and not isinstance(value, str):
                 raise ConfigError("emit_spec_trace: a file path or None", field=key)
@@ -181,6 +232,7 @@ def parse_runtime(queues: Iterable[object], options: Mapping[str, Any]) -> Runti
         else:
             values[key] = seconds(value, key)
     config = RuntimeConfig(queues=parsed, **values)
+    _check_weighted(config, fields)
     if config.heartbeat_staleness < 2 * config.heartbeat_interval:
         raise ConfigError(
             "heartbeat_staleness must be at least twice heartbeat_interval"
@@ -189,3 +241,28 @@ def parse_runtime(queues: Iterable[object], options: Mapping[str, Any]) -> Runti
             field="heartbeat_staleness",
         )
     return config
+
+
+def _check_weighted(config: RuntimeConfig, fields: list[dict[str, Any]]) -> None:
+    weighted = config.global_max_workers is not None
+    for raw in fields:
+        name = raw["name"]
+        if weighted and "max_workers" in raw:
+            raise ConfigError(
+                f"{name}: with global_max_workers, give queues min_workers/weight"
+                " (dicts), not max_workers",
+                field="max_workers",
+            )
+        if not weighted and ("min_workers" in raw or "weight" in raw):
+            raise ConfigError(
+                f"{name}: min_workers/weight need global_max_workers", field="global_max_workers"
+            )
+    if weighted:
+        floors = sum(q.min_workers for q in config.queues)
+        assert config.global_max_workers is not None
+        if floors > config.global_max_workers:
+            raise ConfigError(
+                f"the queues' min_workers add up to {floors},"
+                f" more than global_max_workers ({config.global_max_workers})",
+                field="min_workers",
+            )

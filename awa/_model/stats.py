@@ -55,3 +55,28 @@ class MigrationStatus:
     @property
     def up_to_date(self) -> bool:
         return not self.pending and self.current == self.latest
+
+
+@attrs.frozen(kw_only=True)
+class QueueDepth:
+    """A queue's last measured depth (jobs waiting to run) and its limit."""
+
+    queue: str
+    depth: int | None
+    max_depth: int | None
+    policy: str
+    measured_at: Any
+
+
+def queue_depth_from_row(row: Mapping[str, Any] | None, queue: str = "") -> QueueDepth:
+    if row is None:
+        return QueueDepth(
+            queue=queue, depth=None, max_depth=None, policy="reject", measured_at=None
+        )
+    return QueueDepth(
+        queue=row["queue"],
+        depth=row["depth_estimate"],
+        max_depth=row["max_depth"],
+        policy=row["depth_policy"],
+        measured_at=row["depth_measured_at"],
+    )

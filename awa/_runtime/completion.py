@@ -82,6 +82,9 @@ class Completer:
         self.worker = worker
         self.stats = CompleterStats()
         self._send: MemoryObjectSendStream[Outcome] | None = None
+        # Submitted, not yet written: still heartbeated, so a slow write can't
+        # get a finished job rescued and run again.
+        self.pending: dict[LeaseToken, Outcome] = {}
         self.alive = False
         self.finished = anyio.Event()
 
@@ -89,7 +92,12 @@ class Completer:
         """Queue an outcome for writing (waits when the queue is full)."""
         if self._send is None:
             raise RuntimeError("the completer is not running")
-        await self._send.send(outcome)
+        self.pending[outcome.token] = outcome
+        try:
+            await self._send.send(outcome)
+        except BaseException:
+            self.pending.pop(outcome.token, None)
+            raise
 
     def close(self) -> None:
         """No more outcomes: ``run()`` returns once the queue is written."""
@@ -142,6 +150,7 @@ class Completer:
                             await self._write_group([outcome])
                     else:
                         logger.error("dropping outcome of job %s: %s", group[0].token.job_id, exc)
+                        self.pending.pop(group[0].token, None)
                     return
                 logger.warning("outcome write failed (%s); retrying in %.2fs", exc, backoff)
                 await anyio.sleep(backoff)
@@ -190,6 +199,7 @@ class Completer:
     def _report(self, group: list[Outcome], accepted: set[LeaseToken]) -> None:
         for outcome in group:
             token = outcome.token
+            self.pending.pop(token, None)
             if token in accepted:
                 self.stats.written += 1
                 self.trace.emit(

@@ -3,15 +3,16 @@
 Wake-ups come from NOTIFY on the queue's channel and from a job of this
 queue finishing while work was left behind. Polling is the fallback: every
 ``poll_interval`` while LISTEN is down, every ``safety_poll_interval`` while
-it works (every path that makes a job available also notifies). Permits are
-taken before claiming, so a claimed job always has a slot to run in.
+it works (every path that makes a job available also notifies). Permits
+(slots) and rate-limit tokens are taken before claiming, so a claimed job
+always has a slot to run in; what the claim did not use is given back.
 """
 
 from __future__ import annotations
 
 import logging
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -21,6 +22,7 @@ from awa._model.channels import queue_channel
 from awa._model.runtime_config import QueueConfig
 from awa._runtime.db import Db
 from awa._runtime.job_runner import JobRunner
+from awa._runtime.permits import Permits
 from awa._runtime.signals import Signals
 from awa._runtime.spec_trace import SpecTrace
 from awa._sql import Q
@@ -29,6 +31,12 @@ from awa.errors import AwaError
 logger = logging.getLogger("awa.dispatcher")
 
 _CLAIM_ORDER = itemgetter("priority", "run_at", "id")
+
+
+class Limiter(Protocol):
+    async def take(self, wanted: int) -> int: ...
+    async def refund(self, count: int) -> None: ...
+    def wait_time(self) -> float: ...
 
 
 class Dispatcher:
@@ -40,6 +48,8 @@ class Dispatcher:
         runner: JobRunner,
         listener: Listener | None,
         jobs: TaskGroup,
+        permits: Permits,
+        limiter: Limiter | None,
         signals: Signals,
         trace: SpecTrace,
         worker: str,
@@ -49,14 +59,18 @@ class Dispatcher:
         self.runner = runner
         self.listener = listener
         self.jobs = jobs
+        self.permits = permits
+        self.limiter = limiter
         self.signals = signals
         self.trace = trace
         self.worker = worker
         self.running = 0
         self.claimed = 0
+        self.rate_limited = 0
         self.alive = False
         self._wake = anyio.Event()
         self._backlog = True  # the last claim may have left jobs behind
+        self._rate_wait: float | None = None
         self._subscription: Subscription | None = None
 
     def wake(self) -> None:
@@ -71,7 +85,7 @@ class Dispatcher:
 
     @property
     def capacity(self) -> int:
-        return self.queue.max_workers - self.running
+        return self.permits.available()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         if self.listener is not None:
@@ -83,42 +97,70 @@ class Dispatcher:
         try:
             while True:
                 self._wake = anyio.Event()
+                self._rate_wait = None
                 if self._backlog and self._worth_claiming:
                     try:
                         await self.run_once()
                     except AwaError as exc:
                         logger.warning("claim on queue %s failed: %s", self.queue.name, exc)
-                with anyio.move_on_after(self._poll_interval()) as timer:
+                with anyio.move_on_after(self._next_wait()) as timer:
                     await self._wake.wait()
                 if timer.cancelled_caught:
-                    self._backlog = True  # the safety-net poll
+                    self._backlog = True  # the safety-net poll (or tokens refilled)
         finally:
             self.alive = False
             if self._subscription is not None:
                 self._subscription.close()
 
-    def _poll_interval(self) -> float:
+    def _next_wait(self) -> float:
         if self.listener is not None and self.listener.stats.connected:
-            return max(self.queue.poll_interval, self.queue.safety_poll_interval)
-        return self.queue.poll_interval
+            wait = max(self.queue.poll_interval, self.queue.safety_poll_interval)
+        else:
+            wait = self.queue.poll_interval
+        if self._rate_wait is not None:  # rate-limited: look again when a token is due
+            wait = min(wait, self._rate_wait)
+        return wait
 
     @property
     def _worth_claiming(self) -> bool:
         # With a backlog and jobs still running, wait until several slots are
         # free: one claim per finished job would cost a round trip per job.
+        free = self.permits.available()
         if self.running == 0:
-            return self.capacity > 0
-        return self.capacity >= max(
-            1, min(self.queue.claim_batch_size, self.queue.max_workers // 2)
-        )
+            return free > 0
+        return free >= max(1, min(self.queue.claim_batch_size, self.permits.limit // 2))
 
     async def run_once(self) -> int:
-        """Claim and start jobs while there are permits and jobs; return how many."""
+        """Claim and start jobs while there are permits, tokens and jobs; return how many."""
         started = 0
-        while self._worth_claiming and self._backlog:
-            wanted = min(self.capacity, self.queue.claim_batch_size)
-            rows = await self.claim(wanted)
-            self._backlog = len(rows) == wanted
+        while self._backlog and self._worth_claiming:
+            wanted = min(self.permits.available(), self.queue.claim_batch_size)
+            granted = self.permits.acquire(wanted)
+            if granted == 0:
+                break
+            if self.limiter is not None:
+                tokens = await self.limiter.take(granted)
+                if tokens < granted:
+                    self.permits.release(granted - tokens)
+                    granted = tokens
+                if granted == 0:
+                    self.rate_limited += 1
+                    self._rate_wait = self.limiter.wait_time()
+                    self.signals.emit("rate_limited", queue=self.queue.name)
+                    break
+            try:
+                rows = await self.claim(granted)
+            except BaseException:
+                self.permits.release(granted)
+                raise
+            unused = granted - len(rows)
+            if unused:
+                self.permits.release(unused)
+                if self.limiter is not None:
+                    await self.limiter.refund(unused)
+            self._backlog = len(rows) == granted
+            if not self._backlog:
+                self.permits.idle()
             for row in sorted(rows, key=_CLAIM_ORDER):
                 self.running += 1
                 self.jobs.start_soon(self._run_job, row, name=f"awa job {row['id']}")
@@ -147,4 +189,5 @@ class Dispatcher:
             await self.runner.run(row, self.queue)
         finally:
             self.running -= 1
+            self.permits.release(1)
             self._wake.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterable
 
 import anyio
 import attrs
@@ -42,9 +43,11 @@ class Heartbeater:
         signals: Signals,
         trace: SpecTrace,
         worker: str,
+        queued: Callable[[], Iterable[LeaseToken]] = tuple,
     ) -> None:
         self.db = db
         self.inflight = inflight
+        self.queued = queued
         self.interval = interval
         self.signals = signals
         self.trace = trace
@@ -73,6 +76,18 @@ class Heartbeater:
         """
         attempts = list(self.inflight)
         alive = lost = 0
+        queued = [t for t in self.queued() if t not in self.inflight]
+        for start in range(0, len(queued), CHUNK):
+            chunk_tokens = queued[start : start + CHUNK]
+            rows = await self.db.many(
+                Q["job_heartbeat_many"],
+                {
+                    "ids": [t.job_id for t in chunk_tokens],
+                    "leases": [t.run_lease for t in chunk_tokens],
+                    "progress": [None] * len(chunk_tokens),
+                },
+            )
+            alive += len(rows)
         for start in range(0, len(attempts), CHUNK):
             chunk = attempts[start : start + CHUNK]
             pending = [a.context._pending_progress() for a in chunk]

@@ -23,7 +23,7 @@ from awa._db.listener import Listener, ListenerConfig
 from awa._db.pool import AsyncPool
 from awa._model.health import HealthCheck, QueueHealth
 from awa._model.registry import Registry
-from awa._model.runtime_config import RuntimeConfig
+from awa._model.runtime_config import QueueConfig, RuntimeConfig
 from awa._runtime.cancel_watcher import CancelWatcher
 from awa._runtime.completion import Completer
 from awa._runtime.db import Db
@@ -36,8 +36,11 @@ from awa._runtime.lease import SHUTDOWN, InFlight, LeaseToken
 from awa._runtime.maintenance.aging import AgingConfig, PriorityAger
 from awa._runtime.maintenance.cleaner import Cleaner, CleanerConfig
 from awa._runtime.maintenance.cron import CronConfig, CronScheduler, CronSync
+from awa._runtime.maintenance.depth import DepthMonitor
 from awa._runtime.maintenance.promoter import Promoter, PromoterConfig
 from awa._runtime.maintenance.rescuer import Rescuer, RescuerConfig
+from awa._runtime.permits import FixedPermits, Permits, WeightedAllocator, WeightedPermits
+from awa._runtime.rate_limit import FleetBucket, TokenBucket
 from awa._runtime.reporter import Reporter
 from awa._runtime.signals import Signals
 from awa._runtime.spec_trace import SpecTrace
@@ -90,6 +93,7 @@ class Runtime:
             signals=self.signals,
             trace=self.trace,
             worker=self.worker,
+            queued=lambda: list(self.completer.pending),
         )
         self.runner = JobRunner(
             registry=registry,
@@ -98,7 +102,9 @@ class Runtime:
             write_progress=self._write_progress,
             signals=self.signals,
             finalize_timeout=config.finalize_timeout,
-            thread_limiter=anyio.CapacityLimiter(sum(q.max_workers for q in config.queues)),
+            thread_limiter=anyio.CapacityLimiter(
+                config.global_max_workers or sum(q.max_workers for q in config.queues)
+            ),
         )
         self.promoter = Promoter(
             self.db,
@@ -147,6 +153,14 @@ class Runtime:
         self.cron = CronScheduler(
             self.db, cron_config, listener=self.listener, signals=self.signals, trace=self.trace
         )
+        self.depth = DepthMonitor(
+            self.db, interval=config.depth_refresh_interval, signals=self.signals
+        )
+        self.allocator = (
+            WeightedAllocator(config.global_max_workers, config.queues)
+            if config.global_max_workers is not None
+            else None
+        )
         self.ager = PriorityAger(
             self.db,
             AgingConfig(interval=config.aging_interval),
@@ -159,7 +173,14 @@ class Runtime:
                 election_interval=config.leader_election_interval,
                 check_interval=config.leader_check_interval,
             ),
-            [self.promoter.run, self.rescuer.run, self.cleaner.run, self.ager.run, self.cron.run],
+            [
+                self.promoter.run,
+                self.rescuer.run,
+                self.cleaner.run,
+                self.ager.run,
+                self.cron.run,
+                self.depth.run,
+            ],
             signals=self.signals,
             trace=self.trace,
             worker=self.worker,
@@ -174,6 +195,19 @@ class Runtime:
         self._stop: anyio.Event | None = None
         self._run_scope: anyio.CancelScope | None = None
         self._drain_timeout = config.drain_timeout
+
+    def _permits(self, queue: QueueConfig) -> Permits:
+        if self.allocator is not None:
+            return WeightedPermits(self.allocator, queue.name)
+        return FixedPermits(queue.max_workers)
+
+    def _limiter(self, queue: QueueConfig) -> TokenBucket | FleetBucket | None:
+        if queue.rate_limit is None:
+            return None
+        rate, burst = queue.rate_limit
+        if queue.rate_limit_scope == "fleet":
+            return FleetBucket(self.db, queue.name, rate, burst)
+        return TokenBucket(rate, burst)
 
     async def _write_progress(self, token: LeaseToken, progress: dict[str, Any]) -> bool:
         return await write_progress(self.db, token, progress)
@@ -251,11 +285,17 @@ class Runtime:
                         runner=self.runner,
                         listener=self.listener,
                         jobs=jobs,
+                        permits=self._permits(queue),
+                        limiter=self._limiter(queue),
                         signals=self.signals,
                         trace=self.trace,
                         worker=self.worker,
                     )
+                    if self.allocator is not None:
+                        self.allocator.register(queue.name, dispatcher.wake)
                     self.dispatchers[queue.name] = dispatcher
+                # All registered before any claims, so weighted shares hold from the start.
+                for dispatcher in self.dispatchers.values():
                     await dispatch.start(dispatcher.run)
                 self.state = "running"
                 self.started.set()
@@ -334,7 +374,11 @@ class Runtime:
             queues={
                 q.name: QueueHealth(
                     in_flight=self.inflight.count(q.name),
-                    max_workers=q.max_workers,
+                    max_workers=(
+                        self.dispatchers[q.name].permits.limit
+                        if q.name in self.dispatchers
+                        else q.max_workers
+                    ),
                     claimed=self.dispatchers[q.name].claimed if q.name in self.dispatchers else 0,
                     dispatcher_alive=q.name in self.dispatchers and self.dispatchers[q.name].alive,
                 )

@@ -8,28 +8,42 @@
 -- Insert one job. The database clock decides: run_at <= now() goes to
 -- jobs_hot as available (the notify trigger wakes that queue's workers), a
 -- later run_at to scheduled_jobs. run_at is absolute, or now() + delay.
+-- A queue past its max_depth with the 'reject' policy gets no row (the
+-- caller raises QueueFull); over_depth flags the 'warn' policy.
 WITH input AS (
     SELECT COALESCE(%(run_at)s::timestamptz, now() + %(delay)s::interval, now()) AS run_at
+), over AS (
+    SELECT m.depth_policy FROM awa.queue_meta AS m
+     WHERE m.queue = %(queue)s AND m.max_depth IS NOT NULL AND m.depth_estimate >= m.max_depth
+), allowed AS (
+    SELECT input.run_at FROM input WHERE NOT EXISTS (SELECT 1 FROM over WHERE depth_policy = 'reject')
+), keyed AS (
+    INSERT INTO awa.concurrency_keys (key)
+    SELECT %(concurrency_key)s::text FROM allowed WHERE %(concurrency_key)s::text IS NOT NULL
+    ON CONFLICT (key) DO NOTHING
 ), hot AS (
     INSERT INTO awa.jobs_hot
-        (kind, queue, args, state, priority, max_attempts, run_at, tags, metadata, unique_key, unique_states)
-    SELECT %(kind)s, %(queue)s, %(args)s::jsonb, 'available', %(priority)s, %(max_attempts)s, input.run_at,
-           %(tags)s::text[], %(metadata)s::jsonb, %(unique_key)s::bytea, %(unique_states)s::bit(8)
-      FROM input
-     WHERE input.run_at <= now()
+        (kind, queue, args, state, priority, max_attempts, run_at, tags, metadata, unique_key,
+         unique_states, concurrency_key, concurrency_limit)
+    SELECT %(kind)s, %(queue)s, %(args)s::jsonb, 'available', %(priority)s, %(max_attempts)s, a.run_at,
+           %(tags)s::text[], %(metadata)s::jsonb, %(unique_key)s::bytea, %(unique_states)s::bit(8),
+           %(concurrency_key)s, %(concurrency_limit)s
+      FROM allowed AS a
+     WHERE a.run_at <= now()
     RETURNING *
 ), deferred AS (
     INSERT INTO awa.scheduled_jobs
-        (kind, queue, args, state, priority, max_attempts, run_at, tags, metadata, unique_key, unique_states)
-    SELECT %(kind)s, %(queue)s, %(args)s::jsonb, 'scheduled', %(priority)s, %(max_attempts)s, input.run_at,
-           %(tags)s::text[], %(metadata)s::jsonb, %(unique_key)s::bytea, %(unique_states)s::bit(8)
-      FROM input
-     WHERE input.run_at > now()
+        (kind, queue, args, state, priority, max_attempts, run_at, tags, metadata, unique_key,
+         unique_states, concurrency_key, concurrency_limit)
+    SELECT %(kind)s, %(queue)s, %(args)s::jsonb, 'scheduled', %(priority)s, %(max_attempts)s, a.run_at,
+           %(tags)s::text[], %(metadata)s::jsonb, %(unique_key)s::bytea, %(unique_states)s::bit(8),
+           %(concurrency_key)s, %(concurrency_limit)s
+      FROM allowed AS a
+     WHERE a.run_at > now()
     RETURNING *
 )
-SELECT * FROM hot
-UNION ALL
-SELECT * FROM deferred;
+SELECT j.*, EXISTS (SELECT 1 FROM over) AS over_depth
+  FROM (SELECT * FROM hot UNION ALL SELECT * FROM deferred) AS j;
 
 -- name: job_ids_allocate :many
 -- Reserve ids for a COPY batch, so the caller knows them without RETURNING.
@@ -52,19 +66,28 @@ SELECT unique_key, job_id FROM awa.job_unique_claims WHERE unique_key = ANY(%(ke
 -- Give back keys taken by job_unique_preclaim for a batch that is not written.
 DELETE FROM awa.job_unique_claims WHERE job_id = ANY(%(ids)s::bigint[]);
 
+-- name: concurrency_keys_ensure :exec
+-- Make the key rows of a batch's keyed jobs (claims lock them to admit jobs).
+INSERT INTO awa.concurrency_keys (key)
+SELECT DISTINCT key FROM unnest(%(keys)s::text[]) AS k(key)
+ON CONFLICT (key) DO NOTHING;
+
 -- name: job_copy_hot :copy
 -- Jobs to run now; run_at and created_at default to the database clock.
-COPY awa.jobs_hot (id, kind, queue, args, priority, max_attempts, tags, metadata, unique_key, unique_states)
+COPY awa.jobs_hot (id, kind, queue, args, priority, max_attempts, tags, metadata, unique_key, unique_states,
+                   concurrency_key, concurrency_limit)
 FROM STDIN;
 
 -- name: job_copy_hot_at :copy
 -- Jobs to run now with an explicit (past) run_at.
-COPY awa.jobs_hot (id, kind, queue, args, priority, max_attempts, run_at, tags, metadata, unique_key, unique_states)
+COPY awa.jobs_hot (id, kind, queue, args, priority, max_attempts, run_at, tags, metadata, unique_key, unique_states,
+                   concurrency_key, concurrency_limit)
 FROM STDIN;
 
 -- name: job_copy_scheduled :copy
 -- Jobs for later; the promoter makes them available when due.
-COPY awa.scheduled_jobs (id, kind, queue, args, priority, max_attempts, run_at, tags, metadata, unique_key, unique_states)
+COPY awa.scheduled_jobs (id, kind, queue, args, priority, max_attempts, run_at, tags, metadata, unique_key, unique_states,
+                   concurrency_key, concurrency_limit)
 FROM STDIN;
 
 -- name: job_get :one

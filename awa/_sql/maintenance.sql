@@ -59,7 +59,7 @@ WITH stuck AS (
        FOR UPDATE SKIP LOCKED
 ), gone AS (
     DELETE FROM awa.jobs_hot AS h USING stuck AS s
-     WHERE h.id = s.id
+     WHERE h.id = s.id AND h.state = 'running'
     RETURNING h.*, s.reason,
               h.errors || jsonb_build_array(jsonb_build_object(
                   'attempt', h.attempt, 'at', now(),

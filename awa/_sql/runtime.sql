@@ -9,22 +9,46 @@
 -- run_at, id). The CTE is needed: as a FROM-subquery the planner may merge it
 -- and ignore LIMIT. The outer state = 'available' re-check stops a row that
 -- another claimer updated after our snapshot from being claimed twice.
+-- Keyed jobs (concurrency_key) are admitted only while their key's row is
+-- locked here and its running count stays within the job's limit; keys at
+-- their limit are skipped when picking candidates, and a key seen for the
+-- first time gets its row now (its jobs are admitted from the next claim).
+-- The running counts change through triggers on jobs_hot.
 -- Index: jobs_hot_claim (queue, priority, run_at, id) WHERE state = 'available'.
 WITH candidates AS (
-    SELECT id FROM awa.jobs_hot
-     WHERE state = 'available' AND queue = %(queue)s AND run_at <= now()
+    SELECT j.id, j.priority, j.run_at, j.concurrency_key, j.concurrency_limit
+      FROM awa.jobs_hot AS j
+     WHERE j.state = 'available' AND j.queue = %(queue)s AND j.run_at <= now()
        AND NOT EXISTS (SELECT 1 FROM awa.queue_meta AS m WHERE m.queue = %(queue)s AND m.paused)
-     ORDER BY priority, run_at, id
+       AND (j.concurrency_key IS NULL
+            OR NOT EXISTS (SELECT 1 FROM awa.concurrency_keys AS k
+                            WHERE k.key = j.concurrency_key AND k.running >= j.concurrency_limit))
+     ORDER BY j.priority, j.run_at, j.id
      LIMIT %(limit)s
-     FOR UPDATE SKIP LOCKED
+       FOR UPDATE OF j SKIP LOCKED
+), new_keys AS (
+    INSERT INTO awa.concurrency_keys (key)
+    SELECT DISTINCT concurrency_key FROM candidates WHERE concurrency_key IS NOT NULL
+    ON CONFLICT (key) DO NOTHING
+), keys AS (
+    SELECT k.key, k.running FROM awa.concurrency_keys AS k
+     WHERE k.key IN (SELECT concurrency_key FROM candidates WHERE concurrency_key IS NOT NULL)
+       FOR UPDATE SKIP LOCKED
+), admitted AS (
+    SELECT c.id
+      FROM (SELECT c.*, row_number() OVER (PARTITION BY c.concurrency_key
+                                           ORDER BY c.priority, c.run_at, c.id) AS nth
+              FROM candidates AS c) AS c
+      LEFT JOIN keys AS k ON k.key = c.concurrency_key
+     WHERE c.concurrency_key IS NULL OR c.nth + k.running <= c.concurrency_limit
 )
 UPDATE awa.jobs_hot AS j
    SET state = 'running', attempt = j.attempt + 1, run_lease = j.run_lease + 1,
        attempted_at = now(), heartbeat_at = now(),
        deadline_at = CASE WHEN %(deadline)s::float8 > 0
                           THEN now() + make_interval(secs => %(deadline)s::float8) END
-  FROM candidates AS c
- WHERE j.id = c.id AND j.state = 'available'
+  FROM admitted AS a
+ WHERE j.id = a.id AND j.state = 'available'
 RETURNING j.*;
 
 -- name: job_complete_many :many
@@ -39,8 +63,9 @@ WITH input AS (
      ORDER BY h.id
        FOR UPDATE OF h
 ), done AS (
-    DELETE FROM awa.jobs_hot AS h USING locked AS l
-     WHERE h.id = l.id
+    DELETE FROM awa.jobs_hot AS h USING input AS i
+     WHERE h.id = i.id AND h.run_lease = i.lease AND h.state = 'running'
+       AND h.id IN (SELECT id FROM locked)
     RETURNING h.*
 ), kept AS (
     INSERT INTO awa.jobs_terminal
@@ -70,7 +95,8 @@ WITH input AS (
        FOR UPDATE OF h
 ), gone AS (
     DELETE FROM awa.jobs_hot AS h USING input AS i
-     WHERE h.id = i.id AND h.id IN (SELECT id FROM locked)
+     WHERE h.id = i.id AND h.run_lease = i.lease AND h.state = 'running'
+       AND h.id IN (SELECT id FROM locked)
     RETURNING h.*, i.action, i.delay,
               CASE WHEN i.error IS NULL THEN h.errors
                    ELSE h.errors || jsonb_build_array(i.error || jsonb_build_object('at', now())) END
@@ -112,7 +138,7 @@ WITH input AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(leases)s::bigint[], %(progress)s::jsonb[])
         AS f(id, lease, progress)
 ), locked AS (
-    SELECT h.id, i.progress FROM awa.jobs_hot AS h
+    SELECT h.id, i.lease, i.progress FROM awa.jobs_hot AS h
       JOIN input AS i ON h.id = i.id AND h.run_lease = i.lease
      WHERE h.state = 'running'
      ORDER BY h.id
@@ -122,7 +148,7 @@ WITH input AS (
        SET state = 'available', attempt = GREATEST(h.attempt - 1, 0),
            heartbeat_at = NULL, deadline_at = NULL, progress = COALESCE(l.progress, h.progress)
       FROM locked AS l
-     WHERE h.id = l.id
+     WHERE h.id = l.id AND h.run_lease = l.lease AND h.state = 'running'
     RETURNING h.id, h.run_lease, h.queue
 ), woken AS (
     SELECT pg_notify(awa.queue_channel(q.queue), '') FROM (SELECT DISTINCT queue FROM back) AS q
@@ -136,7 +162,7 @@ WITH input AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(leases)s::bigint[], %(progress)s::jsonb[])
         AS f(id, lease, progress)
 ), locked AS (
-    SELECT h.id, i.progress FROM awa.jobs_hot AS h
+    SELECT h.id, i.lease, i.progress FROM awa.jobs_hot AS h
       JOIN input AS i ON h.id = i.id AND h.run_lease = i.lease
      WHERE h.state = 'running'
      ORDER BY h.id
@@ -145,7 +171,7 @@ WITH input AS (
 UPDATE awa.jobs_hot AS h
    SET heartbeat_at = now(), progress = COALESCE(l.progress, h.progress)
   FROM locked AS l
- WHERE h.id = l.id
+ WHERE h.id = l.id AND h.run_lease = l.lease AND h.state = 'running'
 RETURNING h.id, h.run_lease;
 
 -- name: job_progress_set :one

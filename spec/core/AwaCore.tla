@@ -6,41 +6,41 @@
 (*  - Job rows with state, attempt and run_lease, stored in exactly one    *)
 (*    of three tables: hot (available, running, waiting_external),         *)
 (*    deferred (scheduled, retryable) and terminal (completed, failed,     *)
-(*    cancelled).  Every transition is one atomic SQL statement and so    *)
+(*    cancelled).  Every transition is one atomic SQL statement and so     *)
 (*    one TLA+ step.                                                       *)
 (*  - Workers that claim jobs (run_lease += 1 gives the worker its lease   *)
-(*    token), heartbeat them, and finish them with fenced writes that     *)
-(*    match (id, run_lease = token, state = 'running').  A write that     *)
+(*    token), heartbeat them, and finish them with fenced writes that      *)
+(*    match (id, run_lease = token, state = 'running').  A write that      *)
 (*    matches no row is dropped (LeaseLost / FinalizeRejected).            *)
 (*  - Crash (SIGKILL) and restart of a worker process; the leader's        *)
 (*    stale-heartbeat and deadline rescue; admin cancel and retry.         *)
-(*  - The attempts workers hold: a record per claim that is still of     *)
-(*    interest, in phase "exec" (the handler may still write) or          *)
-(*    "crashed" (its process died).  An attempt whose final write went    *)
-(*    through, or whose worker gave up on it, can never write again and   *)
-(*    is dropped; a crashed attempt is dropped when its job leaves        *)
+(*  - The attempts workers hold: a record per claim that is still of       *)
+(*    interest, in phase "exec" (the handler may still write) or           *)
+(*    "crashed" (its process died).  An attempt whose final write went     *)
+(*    through, or whose worker gave up on it, can never write again and    *)
+(*    is dropped; a crashed attempt is dropped when its job leaves         *)
 (*    running.                                                             *)
-(*  - A ghost history, staleAccepted, of every finishing write the        *)
-(*    database accepted although the token it carried was not the row's  *)
-(*    run_lease at that moment (job, token, run_lease).  Only such writes *)
-(*    are logged, so the ghost adds no states to a correct run.           *)
+(*  - A ghost history, staleAccepted, of every finishing write the         *)
+(*    database accepted although the token it carried was not the row's    *)
+(*    run_lease at that moment (job, token, run_lease).  Only such writes  *)
+(*    are logged, so the ghost adds no states to a correct run.            *)
 (*                                                                         *)
 (* What is abstracted away                                                 *)
 (*  - Time: heartbeats go stale (HeartbeatMissed) and deadlines pass       *)
 (*    (RescueDeadline) at any moment; backoff and run_at are not timed.    *)
-(*  - SQL text, indexes, SKIP LOCKED (see races/AwaDispatch.tla), MVCC,   *)
-(*    LISTEN/NOTIFY (the admin-cancel notice is covered by LeaseLost:    *)
-(*    the worker learns either way that its fence no longer matches),     *)
+(*  - SQL text, indexes, SKIP LOCKED (see races/AwaDispatch.tla), MVCC,    *)
+(*    LISTEN/NOTIFY (the admin-cancel notice is covered by LeaseLost:      *)
+(*    the worker learns either way that its fence no longer matches),      *)
 (*    priorities, queues, the completer batch (protocol/AwaShutdown.tla),  *)
-(*    leader election (protocol/AwaLeader.tla: here any process may       *)
-(*    run maintenance, which is safe because each statement is atomic),  *)
+(*    leader election (protocol/AwaLeader.tla: here any process may        *)
+(*    run maintenance, which is safe because each statement is atomic),    *)
 (*    callbacks and waiting_external (protocol/AwaCallback.tla).           *)
-(*  - Unbounded re-runs: MaxFreeReruns bounds the number of re-runs that  *)
-(*    do not use up an attempt (Snooze, HandBack, AdminRetry) in a whole  *)
+(*  - Unbounded re-runs: MaxFreeReruns bounds the number of re-runs that   *)
+(*    do not use up an attempt (Snooze, HandBack, AdminRetry) in a whole   *)
 (*    behaviour, and MaxLease bounds the number of claims of a job.        *)
 (*                                                                         *)
-(* The Broken configurations switch off one safeguard each (see the       *)
-(* FinalizeChecksLease, RescueChecksMax and ClaimBumpsLease constants).   *)
+(* The Broken configurations switch off one safeguard each (see the        *)
+(* FinalizeChecksLease, RescueChecksMax and ClaimBumpsLease constants).    *)
 (***************************************************************************)
 EXTENDS Naturals, FiniteSets, TLC
 
@@ -93,17 +93,17 @@ VARIABLES
     \* @type: JOB -> Int;
     attempt,
     \* @type: JOB -> Bool;
-    hbFresh,
+    hbFresh,        \* heartbeat_at of a running row is recent
     \* @type: Int;
-    freeReruns,
+    freeReruns,     \* re-runs so far that gave an attempt back (bounded)
     \* @type: WORKER -> Bool;
-    alive,
+    alive,          \* the worker process runs (not crashed)
     \* @type: Int;
     crashes,
     \* @type: Set({job: JOB, lease: Int, worker: WORKER, phase: Str});
-    attempts,
+    attempts,       \* lease tokens workers hold (see the comment above)
     \* @type: Set(<<JOB, Int, Int>>);
-    staleAccepted
+    staleAccepted   \* ghost: finishing writes accepted with a stale token
 
 vars == <<state, hot, deferred, terminal, lease, attempt, hbFresh, freeReruns,
           alive, crashes, attempts, staleAccepted>>
@@ -238,9 +238,8 @@ Heartbeat(w, a) ==
     /\ Active(w, a)
     /\ Holds(a)
     /\ hbFresh' = [hbFresh EXCEPT ![a.job] = TRUE]
-    /\ Accepted(a)
     /\ UNCHANGED <<state, hot, deferred, terminal, lease, attempt, freeReruns,
-                   alive, crashes, attempts>>
+                   alive, crashes, attempts, staleAccepted>>
 
 \* A heartbeat (or the cancel notice) found 0 rows for the token: the worker
 \* cancels the handler locally and never writes for this attempt again.
@@ -315,19 +314,20 @@ Restart(w) ==
 
 -----------------------------------------------------------------------------
 
-WorkerStep(w, a) ==
-    \/ Heartbeat(w, a) \/ LeaseLost(w, a) \/ Complete(w, a) \/ Retry(w, a)
-    \/ Snooze(w, a) \/ Fail(w, a) \/ HandlerCancel(w, a) \/ HandBack(w, a)
-    \/ FinalizeRejected(w, a)
+\* The attempts a worker may act on (a constant set, so that TLC names each
+\* action in its traces; Active(w, a) requires a to be one of attempts).
+ExecAttempts(w) == [job: Jobs, lease: 0..MaxLease, worker: {w}, phase: {"exec"}]
 
 Next ==
     \/ \E j \in Jobs :
         \/ Insert(j) \/ Promote(j) \/ HeartbeatMissed(j)
         \/ RescueStale(j) \/ RescueDeadline(j) \/ AdminCancel(j) \/ AdminRetry(j)
         \/ \E w \in Workers : Claim(w, j)
-    \/ \E w \in Workers :
-        \/ Crash(w) \/ Restart(w)
-        \/ \E a \in attempts : WorkerStep(w, a)
+    \/ \E w \in Workers : Crash(w) \/ Restart(w)
+    \/ \E w \in Workers : \E a \in ExecAttempts(w) :
+        \/ Heartbeat(w, a) \/ LeaseLost(w, a) \/ Complete(w, a) \/ Retry(w, a)
+        \/ Snooze(w, a) \/ Fail(w, a) \/ HandlerCancel(w, a) \/ HandBack(w, a)
+        \/ FinalizeRejected(w, a)
 
 Spec == Init /\ [][Next]_vars
 
@@ -340,7 +340,7 @@ OwnerCrashed(j) ==
     \E a \in attempts : a.job = j /\ a.lease = lease[j] /\ a.phase = "crashed"
 
 HandlerReturns(j) ==
-    \E w \in Workers : \E a \in attempts :
+    \E w \in Workers : \E a \in ExecAttempts(w) :
         /\ a.job = j
         /\ \/ Complete(w, a) \/ Retry(w, a) \/ Fail(w, a) \/ HandlerCancel(w, a)
            \/ Snooze(w, a) \/ HandBack(w, a)

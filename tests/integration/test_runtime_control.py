@@ -22,6 +22,8 @@ class Step:
 
 async def test_progress_is_kept_across_retries_and_cleared_on_completion(client) -> None:
     seen: list[object] = []
+    second_attempt = anyio.Event()
+    release = anyio.Event()
 
     @client.worker(Step)
     async def handle(job: awa.JobContext) -> awa.RetryAfter | None:
@@ -32,18 +34,22 @@ async def test_progress_is_kept_across_retries_and_cleared_on_completion(client)
             job.update_metadata({"batch": "a"})
             assert await job.flush_progress()
             return awa.RetryAfter(0)
+        second_attempt.set()
+        await release.wait()
         return None
 
     async with client:
         client.start(["default"], **fast())
         await client.wait_started()
         job = await client.insert(Step(1))
-        await wait_finalized(client, job.id, "retry")
-        retried = await client.get_job(job.id)
+        with anyio.fail_after(20):
+            await second_attempt.wait()
+        retried = await client.get_job(job.id)  # running again, checkpoint kept
+        release.set()
         await wait_finalized(client, job.id, "complete")
         done = await client.get_job(job.id)
     checkpoint = {"percent": 40, "message": "first pass", "metadata": {"cursor": 10, "batch": "a"}}
-    assert retried.progress == checkpoint
+    assert (retried.attempt, retried.progress) == (2, checkpoint)
     assert seen == [None, checkpoint]
     assert done.progress is None
 

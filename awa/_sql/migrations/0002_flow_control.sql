@@ -47,6 +47,9 @@ BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.state = 'running' AND OLD.concurrency_key IS NOT NULL
        AND (TG_OP = 'DELETE' OR NEW.state <> 'running' OR NEW.concurrency_key IS DISTINCT FROM OLD.concurrency_key) THEN
         UPDATE awa.concurrency_keys SET running = running - 1 WHERE key = OLD.concurrency_key;
+        -- A slot of this key is free: jobs waiting on it (skipped by claims
+        -- while the key was full) may run now, in any worker process.
+        PERFORM pg_notify(awa.queue_channel(OLD.queue), '');
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.state = 'running' AND NEW.concurrency_key IS NOT NULL
        AND (TG_OP = 'INSERT' OR OLD.state <> 'running' OR NEW.concurrency_key IS DISTINCT FROM OLD.concurrency_key) THEN
@@ -66,6 +69,8 @@ CREATE TRIGGER count_keyed_running_delete AFTER DELETE ON awa.jobs_hot
     EXECUTE FUNCTION awa.count_keyed_running();
 
 CREATE INDEX jobs_hot_concurrency_key ON awa.jobs_hot (concurrency_key) WHERE concurrency_key IS NOT NULL;
+CREATE INDEX scheduled_jobs_concurrency_key ON awa.scheduled_jobs (concurrency_key)
+    WHERE concurrency_key IS NOT NULL;
 
 ------------------------------------------------------------------------------
 -- Backpressure: a queue may set max_depth (available + scheduled + retryable
