@@ -5,6 +5,11 @@ The public API lives here; everything under ``awa._*`` is private.
 
 from __future__ import annotations
 
+from awa._db.transaction import Transaction as Transaction
+from awa._db.transaction_async import AsyncTransaction as AsyncTransaction
+from awa._model.callbacks import CallbackToken as CallbackToken
+from awa._model.callbacks import ResolveResult as ResolveResult
+from awa._model.callbacks import WaitForCallback as WaitForCallback
 from awa._model.cron import CronJobInfo as CronJobInfo
 from awa._model.cron import PeriodicJob as PeriodicJob
 from awa._model.health import HealthCheck as HealthCheck
@@ -34,6 +39,8 @@ from awa._version import __version__ as __version__
 from awa.client import Client as Client
 from awa.client_async import AsyncClient as AsyncClient
 from awa.errors import AwaError as AwaError
+from awa.errors import CallbackNotFound as CallbackNotFound
+from awa.errors import CallbackTimeout as CallbackTimeout
 from awa.errors import ClientClosed as ClientClosed
 from awa.errors import ConfigError as ConfigError
 from awa.errors import ConnectionFailed as ConnectionFailed
@@ -41,6 +48,7 @@ from awa.errors import CronNotFound as CronNotFound
 from awa.errors import DatabaseError as DatabaseError
 from awa.errors import InvalidStateError as InvalidStateError
 from awa.errors import JobNotFound as JobNotFound
+from awa.errors import LeaseLost as LeaseLost
 from awa.errors import PoolTimeout as PoolTimeout
 from awa.errors import QueueFull as QueueFull
 from awa.errors import RowNotFound as RowNotFound
@@ -52,14 +60,15 @@ from awa.errors import UnknownJobKind as UnknownJobKind
 from awa.errors import ValidationError as ValidationError
 from awa.schema import LATEST_SCHEMA_VERSION as LATEST_SCHEMA_VERSION
 from awa.schema import migration_sql as migration_sql
-from awa.transaction import Transaction as Transaction
-from awa.transaction_async import AsyncTransaction as AsyncTransaction
 
 __all__ = (
     "LATEST_SCHEMA_VERSION",
     "AsyncClient",
     "AsyncTransaction",
     "AwaError",
+    "CallbackNotFound",
+    "CallbackTimeout",
+    "CallbackToken",
     "Cancel",
     "Client",
     "ClientClosed",
@@ -78,6 +87,7 @@ __all__ = (
     "JobNotFound",
     "JobPage",
     "JobState",
+    "LeaseLost",
     "LeaseToken",
     "MigrationStatus",
     "PayloadLimits",
@@ -89,6 +99,7 @@ __all__ = (
     "QueueHealth",
     "QueueStat",
     "RetryAfter",
+    "ResolveResult",
     "RetryFailedResult",
     "RowNotFound",
     "RuntimeConfig",
@@ -101,6 +112,7 @@ __all__ = (
     "UniqueConflict",
     "UniqueOpts",
     "UnknownJobKind",
+    "WaitForCallback",
     "ValidationError",
     "__version__",
     "derive_kind",

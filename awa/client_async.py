@@ -13,7 +13,15 @@ from typing import Any
 
 from awa._db.executor_async import AsyncExecutor
 from awa._db.pool import AsyncPool, PoolConfig
-from awa._model.codec import encode_object
+from awa._db.transaction_async import AsyncTransaction
+from awa._model.callbacks import (
+    ResolveResult,
+    check_default_action,
+    check_error_message,
+    check_timeout,
+    parse_callback_id,
+)
+from awa._model.codec import encode_json, encode_object
 from awa._model.config import redact, resolve_database_url
 from awa._model.cron import CronJobInfo
 from awa._model.insert import (
@@ -44,7 +52,6 @@ from awa._model.stats import (
 from awa._model.unique import UniqueOpts, unique_key
 from awa._sql import LATEST_VERSION
 from awa.errors import JobNotFound, ValidationError
-from awa.transaction_async import AsyncTransaction
 from awa.worker import AsyncWorkerMixin
 
 __all__ = ("AsyncClient",)
@@ -281,7 +288,7 @@ class AsyncClient(AsyncWorkerMixin):
         ``async with await client.transaction() as tx:`` commits when the
         block ends and rolls back if it raises.
         """
-        return AsyncTransaction(self)
+        return AsyncTransaction(self._executor, self.limits)
 
     # -- reading ---------------------------------------------------------
 
@@ -472,6 +479,67 @@ class AsyncClient(AsyncWorkerMixin):
         queue = check_queue(queue)
         async with self._executor() as executor:
             return await executor.queue_depth_get(queue)
+
+    # -- callbacks -------------------------------------------------------
+
+    def _payload(self, payload: Any) -> str:
+        return encode_json(payload, field="payload", max_bytes=self.limits.max_args_bytes)
+
+    async def complete_external(self, callback_id: Any, payload: Any = None) -> Job:
+        """Complete the job waiting on ``callback_id`` (an early callback, while
+        the handler still runs, works too). The payload is kept in the job's
+        metadata under ``awa:callback_payload``. Raises ``CallbackNotFound``."""
+        callback = parse_callback_id(callback_id)
+        text = None if payload is None else self._payload(payload)
+        async with self._executor() as executor:
+            return await executor.callback_complete(callback, text)
+
+    async def fail_external(self, callback_id: Any, error: str) -> Job:
+        """Fail the job waiting on ``callback_id``, recording ``error``."""
+        callback = parse_callback_id(callback_id)
+        entry = {
+            "attempt": None,
+            "type": "ExternalFailure",
+            "message": check_error_message(error),
+            "terminal": True,
+        }
+        async with self._executor() as executor:
+            return await executor.callback_fail(callback, entry)
+
+    async def retry_external(self, callback_id: Any) -> Job:
+        """Run a parked job again now (it fails if its attempts are used up)."""
+        async with self._executor() as executor:
+            return await executor.callback_retry(parse_callback_id(callback_id))
+
+    async def resume_external(self, callback_id: Any, payload: Any = None) -> Job:
+        """Give ``payload`` to the job's handler: ``await job.wait_for_callback()``
+        returns it, or a parked job runs again with it in ``job.callback_result``
+        (parking and resuming count as one attempt)."""
+        callback = parse_callback_id(callback_id)
+        text = self._payload(payload)
+        async with self._executor() as executor:
+            return await executor.callback_resume(callback, text)
+
+    async def heartbeat_callback(self, callback_id: Any, timeout_seconds: float = 3600.0) -> Job:
+        """The external system is still on it: the callback times out
+        ``timeout_seconds`` from now instead."""
+        callback = parse_callback_id(callback_id)
+        timeout = check_timeout(timeout_seconds)
+        async with self._executor() as executor:
+            return await executor.callback_heartbeat(callback, timeout)
+
+    async def resolve_callback(
+        self, callback_id: Any, payload: Any = None, default_action: str = "ignore"
+    ) -> ResolveResult:
+        """Apply the callback's CEL rules (``filter``, ``on_fail``,
+        ``on_complete``, ``transform``; see ``awa.callbacks``) to ``payload``:
+        complete, fail or ignore. At most once per callback. Raises
+        ``CallbackNotFound``."""
+        callback = parse_callback_id(callback_id)
+        action = check_default_action(default_action)
+        text = self._payload(payload)
+        async with self._executor() as executor, executor.transaction():
+            return await executor.callback_resolve(callback, payload, text, action)
 
     # -- periodic jobs ---------------------------------------------------
 

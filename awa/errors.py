@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = (
     "AwaError",
+    "CallbackNotFound",
     "ClientClosed",
     "ConfigError",
     "ConnectionFailed",
@@ -11,6 +12,7 @@ __all__ = (
     "DatabaseError",
     "InvalidStateError",
     "JobNotFound",
+    "LeaseLost",
     "PoolTimeout",
     "QueueFull",
     "RowNotFound",
@@ -76,6 +78,23 @@ class JobNotFound(AwaError, LookupError):
 
 class RowNotFound(AwaError, LookupError):
     """``fetch_one`` found no row."""
+
+
+class CallbackNotFound(AwaError, LookupError):
+    """No job waits on this callback id: unknown, already resolved, or stale
+    (its attempt was rescued, cancelled or registered another callback)."""
+
+
+class LeaseLost(AwaError):
+    """The attempt no longer holds its job (rescued, cancelled, or resolved
+    externally): what it tried to write was refused."""
+
+
+class CallbackTimeout(AwaError, TimeoutError):
+    """A handler waited in ``wait_for_callback`` past the callback's timeout
+    (``register_callback(timeout_seconds=...)``, pushed out by
+    ``heartbeat_callback``). Raised out of the handler, it retries the job
+    with backoff, or fails it when its attempts are used up."""
 
 
 class CronNotFound(AwaError, LookupError):

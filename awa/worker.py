@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -24,20 +25,29 @@ import anyio
 import anyio.from_thread
 from anyio.abc import TaskGroup
 
+from awa._db.listener import Listener, ListenerConfig
 from awa._db.pool import AsyncPool, PoolConfig
+from awa._db.waiting import wait_finished_sync
 from awa._model.cron import PeriodicJob, make_periodic
 from awa._model.health import HealthCheck
+from awa._model.job import Job
 from awa._model.registry import Registry
 from awa._model.runtime_config import RuntimeConfig, parse_runtime
+from awa._model.states import JobState
+from awa._runtime.finished import FinishedHub
 from awa._runtime.signals import Signals
 from awa._runtime.supervisor import Runtime
-from awa.errors import AwaError, ConfigError
+from awa.errors import AwaError, ConfigError, ValidationError
 
 __all__ = ("AsyncWorkerMixin", "WorkerMixin")
 
 logger = logging.getLogger("awa")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_SETTLED = frozenset(
+    {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.WAITING_EXTERNAL}
+)
 
 _NO_LOOP = (
     "start() needs a running event loop. Under trio, open the client as"
@@ -161,6 +171,9 @@ class AsyncWorkerMixin(_Registration):
         self._runtime_error: BaseException | None = None
         self._task_group: TaskGroup | None = None
         self._task_group_cm: Any = None
+        self._hub = FinishedHub()
+        self._hub_listener: Listener | None = None
+        self._hub_task: asyncio.Task[None] | None = None
 
     _close_pool: Callable[[], Any]  # provided by the client
 
@@ -288,6 +301,79 @@ class AsyncWorkerMixin(_Registration):
         """Database reachable, loops alive, leadership, per-queue load."""
         return await self._require_runtime().health()
 
+    async def wait_for(self, job_id: int, *, timeout: float | None = None) -> Job:
+        """Wait until the job is finished (completed, failed, cancelled) or
+        parked (waiting_external), and return it. Woken by NOTIFY: waiters
+        share one LISTEN connection (the runtime's, or the client's own while
+        it is open with ``async with``; under asyncio also without it).
+
+        Raises:
+            JobNotFound: no such job.
+            TimeoutError: still unfinished after ``timeout`` seconds.
+        """
+        if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id < 1:
+            raise ValidationError(
+                f"job_id: expected a positive int, got {job_id!r}", field="job_id"
+            )
+        settled: Job | None = None
+        failure: Exception | None = None
+        # The task group only hosts a listener started for this wait; errors
+        # are raised after it, unwrapped.
+        async with anyio.create_task_group() as tg:
+            hub = await self._finished_hub(tg)
+            try:
+                with anyio.fail_after(math.inf if timeout is None else timeout):
+                    while settled is None:
+                        event = hub.arm(job_id)
+                        try:
+                            job: Job = await self.get_job(job_id)  # type: ignore[attr-defined]
+                            if job.state in _SETTLED:
+                                settled = job
+                            else:
+                                await event.wait()
+                        finally:
+                            hub.disarm(job_id, event)
+            except Exception as exc:
+                failure = exc
+            finally:
+                tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        assert settled is not None  # the loop only ends with a settled job
+        return settled
+
+    async def _finished_hub(self, tg: TaskGroup) -> FinishedHub:
+        """The hub on a running listener: the runtime's, the client's own, or
+        (trio without ``async with``) one started for this wait."""
+        runtime = self._runtime
+        if runtime is not None and runtime.listener is not None and not runtime.finished.is_set():
+            self._hub.attach(runtime.listener)
+            return self._hub
+        if self._hub_listener is None:
+            listener = Listener(ListenerConfig(conninfo=self.database_url))
+            if self._task_group is not None:
+                await self._task_group.start(listener.run)
+            else:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    hub = FinishedHub()
+                    await tg.start(listener.run)
+                    hub.attach(listener)
+                    return hub
+                started = anyio.Event()
+
+                async def run_listener() -> None:
+                    async with anyio.create_task_group() as own:
+                        await own.start(listener.run)
+                        started.set()
+
+                self._hub_task = loop.create_task(run_listener())
+                await started.wait()
+            self._hub_listener = listener
+        self._hub.attach(self._hub_listener)
+        return self._hub
+
     @property
     def runtime(self) -> Runtime | None:
         return self._runtime
@@ -312,7 +398,12 @@ class AsyncWorkerMixin(_Registration):
                 else:
                     self._runtime.force_stop()
         finally:
-            cm, self._task_group_cm, self._task_group = self._task_group_cm, None, None
+            cm, group = self._task_group_cm, self._task_group
+            self._task_group_cm = self._task_group = None
+            if group is not None and self._hub_task is None and self._hub_listener is not None:
+                # wait_for()'s listener runs in this task group until stopped
+                group.cancel_scope.cancel()
+                self._hub_listener = None
             try:
                 if cm is not None:
                     await cm.__aexit__(exc_type, exc, traceback)
@@ -324,6 +415,10 @@ class AsyncWorkerMixin(_Registration):
         try:
             await self.shutdown()
         finally:
+            if self._hub_task is not None:
+                self._hub_task.cancel()
+                self._hub_task = None
+            self._hub_listener = None
             await self._close_pool()
 
 
@@ -451,6 +546,20 @@ class WorkerMixin(_Registration):
             self._future = None
             self._runtime = None
             self._close_portal()
+
+    def wait_for(self, job_id: int, *, timeout: float | None = None) -> Job:
+        """``AsyncClient.wait_for``, blocking; each waiting thread LISTENs on
+        its own connection."""
+        if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id < 1:
+            raise ValidationError(
+                f"job_id: expected a positive int, got {job_id!r}", field="job_id"
+            )
+
+        def settled() -> Job | None:
+            job: Job = self.get_job(job_id)  # type: ignore[attr-defined]
+            return job if job.state in _SETTLED else None
+
+        return wait_finished_sync(self.database_url, job_id, settled, timeout)
 
     def health_check(self) -> HealthCheck:
         with self._lock:

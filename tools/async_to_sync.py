@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SOURCES = {
     "awa/_db/executor_async.py": "awa/_db/executor.py",
-    "awa/transaction_async.py": "awa/transaction.py",
+    "awa/_db/transaction_async.py": "awa/_db/transaction.py",
     "awa/client_async.py": "awa/client.py",
 }
 
@@ -34,6 +34,8 @@ RENAMES = {
     "enter_async_context": "enter_context",
     "AsyncClient": "Client",
     "AsyncExecutor": "Executor",
+    "AsyncExecutorOpener": "ExecutorOpener",
+    "AsyncTransactionHook": "TransactionHook",
     "AsyncIterator": "Iterator",
     "AsyncPool": "Pool",
     "AsyncRawCursor": "RawCursor",
@@ -44,7 +46,6 @@ RENAMES = {
     "__aexit__": "__exit__",
     "aclose": "close",
     "asynccontextmanager": "contextmanager",
-    "client_async": "client",
     "executor_async": "executor",
     "transaction_async": "transaction",
 }

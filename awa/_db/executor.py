@@ -7,7 +7,9 @@ The sync twin ``executor.py`` is generated from this file by ``tools/async_to_sy
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from awa._db.connection import SyncConnection
 from awa._db.errors import translating
+from awa._model.callbacks import ResolveResult, decide
 from awa._model.cron import CronJobInfo, PeriodicJob, cron_info_from_row, periodic_params
 from awa._model.insert import InsertManyResult, InsertRow, SkippedJob
 from awa._model.job import Job, JobPage, job_from_row
@@ -27,6 +30,7 @@ from awa._model.states import JobState, mask_to_states
 from awa._model.stats import QueueDepth, queue_depth_from_row
 from awa._sql import LATEST_VERSION, MIGRATIONS, Q, Query
 from awa.errors import (
+    CallbackNotFound,
     CronNotFound,
     DatabaseError,
     InvalidStateError,
@@ -192,6 +196,10 @@ class Executor:
     # -- producing -------------------------------------------------------
 
     def job_insert(self, row: InsertRow) -> Job:
+        """Insert one job (or refuse it: QueueFull).
+
+        Spec: AwaCore!Insert
+        """
         found = self.one(Q["job_insert"], _row_params(row))
         if found is None:
             raise self._queue_full(row.queue, 1)
@@ -229,6 +237,8 @@ class Executor:
         self, rows: Sequence[InsertRow], *, on_unique_conflict: str
     ) -> InsertManyResult:
         """COPY a batch; must run inside a transaction.
+
+        Spec: AwaCore!Insert
 
         Unique keys are claimed first, so conflicts are known before any row is
         written: with ``"raise"`` nothing is written and ``UniqueConflict``
@@ -364,12 +374,23 @@ class Executor:
         )
 
     def job_retry(self, job_id: int) -> Job:
+        """Admin retry.
+
+        Spec: AwaCore!AdminRetry
+        Spec: AwaCallback!AdminRetry
+        """
         row = self.one(Q["job_retry"], {"id": job_id})
         if row is not None:
             return job_from_row(row)
         return self._explain_miss(job_id, frozenset({JobState.AVAILABLE}), "retried")
 
     def job_cancel(self, job_id: int, reason: str) -> Job:
+        """Admin cancel.
+
+        Spec: AwaCore!AdminCancel
+        Spec: AwaShutdown!AdminCancel
+        Spec: AwaCallback!AdminCancel
+        """
         row = self.one(Q["job_cancel"], {"id": job_id, "reason": reason})
         if row is not None:
             return job_from_row(row)
@@ -459,6 +480,97 @@ class Executor:
     def queue_depth_get(self, queue: str) -> QueueDepth:
         return queue_depth_from_row(self.one(Q["queue_depth_get"], {"queue": queue}), queue)
 
+    # -- callbacks -------------------------------------------------------
+
+    def _callback(self, query: str, params: dict[str, Any]) -> Job:
+        row = self.one(Q[query], params)
+        if row is None:
+            raise CallbackNotFound(
+                f"no job waits on callback {params['callback_id']}"
+                " (unknown, already resolved, or stale after a rescue)"
+            )
+        return job_from_row(row)
+
+    def callback_complete(self, callback_id: uuid.UUID, payload: str | None) -> Job:
+        """Spec: AwaCallback!Resolve"""
+        return self._callback("callback_complete", {"callback_id": callback_id, "payload": payload})
+
+    def callback_fail(self, callback_id: uuid.UUID, error: dict[str, Any]) -> Job:
+        """Spec: AwaCallback!Resolve"""
+        return self._callback(
+            "callback_fail", {"callback_id": callback_id, "error": json.dumps(error)}
+        )
+
+    def callback_retry(self, callback_id: uuid.UUID) -> Job:
+        """Spec: AwaCallback!Resolve"""
+        return self._callback("callback_retry", {"callback_id": callback_id})
+
+    def callback_resume(self, callback_id: uuid.UUID, payload: str) -> Job:
+        """Hand the payload to a waiting handler, or requeue a parked job with it.
+
+        Spec: AwaCallback!Resolve
+        """
+        params = {"callback_id": callback_id, "payload": payload}
+        row = self.one(Q["callback_resume_running"], params)
+        if row is not None:
+            return job_from_row(row)
+        return self._callback("callback_resume", params)
+
+    def callback_heartbeat(self, callback_id: uuid.UUID, timeout: float) -> Job:
+        return self._callback(
+            "callback_heartbeat", {"callback_id": callback_id, "timeout": timeout}
+        )
+
+    def callback_resolve(
+        self, callback_id: uuid.UUID, payload: Any, payload_text: str, default_action: str
+    ) -> ResolveResult:
+        """Decide with the callback's CEL rules and apply it; run inside a transaction.
+
+        The row is locked first, so two resolvers can't both act on it.
+
+        Spec: AwaCallback!Resolve
+        """
+        row = self.one(Q["callback_lock"], {"callback_id": callback_id})
+        if row is None:
+            raise CallbackNotFound(
+                f"no job waits on callback {callback_id}"
+                " (unknown, already resolved, or stale after a rescue)"
+            )
+        decision = decide(
+            filter=row["callback_filter"],
+            on_fail=row["callback_on_fail"],
+            on_complete=row["callback_on_complete"],
+            transform=row["callback_transform"],
+            payload=payload,
+            default_action=default_action,
+        )
+        for error in decision.errors:
+            logger.warning("callback %s: CEL evaluation error: %s", callback_id, error)
+        job: Job | None = None
+        if decision.outcome == "completed":
+            result = payload_text if decision.payload is payload else json.dumps(decision.payload)
+            job = self.callback_complete(callback_id, result)
+        elif decision.outcome == "failed":
+            entry: dict[str, Any] = {
+                "attempt": row["attempt"],
+                "type": "CallbackFailed",
+                "message": f"callback failed: {decision.reason}",
+                "terminal": True,
+            }
+            if decision.expression is not None:
+                entry["expression"] = decision.expression
+            job = self.callback_fail(callback_id, entry)
+        return ResolveResult(
+            outcome=decision.outcome,
+            job=job,
+            payload=decision.payload,
+            reason=decision.reason,
+            errors=decision.errors,
+        )
+
+    def jobs_get_many(self, ids: Sequence[int]) -> list[Job]:
+        return [job_from_row(r) for r in self.many(Q["jobs_get_many"], {"ids": list(ids)})]
+
     # -- cron ------------------------------------------------------------
 
     def cron_upsert(self, job: PeriodicJob) -> None:
@@ -474,6 +586,11 @@ class Executor:
         return cron_info_from_row(row)
 
     def cron_set_paused(self, name: str, paused: bool, paused_by: str | None) -> CronJobInfo:
+        """Pause or resume a schedule.
+
+        Spec: AwaCron!Pause
+        Spec: AwaCron!Resume
+        """
         if paused:
             row = self.one(Q["cron_pause"], {"name": name, "paused_by": paused_by})
         else:
@@ -483,6 +600,7 @@ class Executor:
         return self.cron_get(name)
 
     def cron_trigger(self, name: str) -> Job:
+        """Spec: AwaCron!ManualTrigger"""
         row = self.one(Q["cron_trigger"], {"name": name})
         if row is None:
             raise CronNotFound(f"no periodic job named {name!r}")

@@ -88,6 +88,22 @@ def encode_object(value: Any, *, field: str, max_bytes: int) -> tuple[dict[str, 
     return plain, text
 
 
+def encode_json(value: Any, *, field: str, max_bytes: int) -> str:
+    """Any JSON value (a callback payload) as text; the same checks as objects."""
+    try:
+        text = _dumps(value)
+    except (TypeError, ValueError):
+        try:
+            text = _dumps(converter.unstructure(value))
+        except Exception as ex:
+            raise ValidationError(f"{field}: not JSON-serialisable: {ex}", field=field) from None
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+        raise ValidationError(f"{field}: NUL characters are not allowed", field=field)
+    if len(text) > max_bytes // 4 and len(text.encode()) > max_bytes:
+        raise ValidationError(f"{field}: more than {max_bytes} bytes of JSON", field=field)
+    return text
+
+
 def canonical_json(plain: dict[str, Any]) -> str:
     """Sorted-key compact JSON with raw UTF-8: the bytes behind unique keys."""
     return json.dumps(plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -20,6 +20,10 @@ class CancelWatcher:
         self.subscription: Subscription = listener.subscribe(CANCEL_CHANNEL, self.on_notify)
 
     def on_notify(self, payload: str) -> None:
+        """An admin cancelled a job: if its attempt runs here, stop the handler.
+
+        Spec: AwaCore!LeaseLost
+        """
         try:
             message = json.loads(payload)
             token = LeaseToken(int(message["job_id"]), int(message["run_lease"]))

@@ -23,7 +23,16 @@ from awa._model.registry import JobEvent
 from awa._runtime.db import Db
 from awa._runtime.hooks import HookRunner
 from awa._runtime.lease import LeaseToken
-from awa._runtime.outcome import CANCEL, COMPLETE, FAIL, HAND_BACK, RETRY, SNOOZE, Outcome
+from awa._runtime.outcome import (
+    CANCEL,
+    COMPLETE,
+    FAIL,
+    HAND_BACK,
+    PARK,
+    RETRY,
+    SNOOZE,
+    Outcome,
+)
 from awa._runtime.signals import Signals
 from awa._runtime.spec_trace import SpecTrace
 from awa._sql import Q
@@ -38,7 +47,9 @@ SPEC_ACTION = {
     FAIL: "Fail",
     CANCEL: "HandlerCancel",
     HAND_BACK: "HandBack",
+    PARK: "Park",
 }
+_OWN_STATEMENT = (COMPLETE, HAND_BACK, PARK)
 _TRANSIENT = ("08", "40001", "40P01", "53", "57P")
 
 
@@ -124,13 +135,17 @@ class Completer:
             self.finished.set()
 
     async def flush(self, batch: Sequence[Outcome]) -> None:
-        """Write one batch, one statement per group, each retried while the error is transient."""
+        """Write one batch, one statement per group, each retried while the error is transient.
+
+        Spec: AwaShutdown!Flush
+        """
         self.stats.flushes += 1
         self.stats.last_batch = len(batch)
         groups = (
             [o for o in batch if o.action == COMPLETE],
-            [o for o in batch if o.action not in (COMPLETE, HAND_BACK)],
+            [o for o in batch if o.action not in _OWN_STATEMENT],
             [o for o in batch if o.action == HAND_BACK],
+            [o for o in batch if o.action == PARK],
         )
         for group in groups:
             if group:
@@ -157,6 +172,8 @@ class Completer:
                 backoff = min(backoff * 2, 5.0)
                 continue
             self._report(group, accepted)
+            if group[0].action == PARK:
+                await self._requeue_resumed([o for o in group if o.token not in accepted])
             return
 
     async def _write(self, group: list[Outcome]) -> set[LeaseToken]:
@@ -169,6 +186,10 @@ class Completer:
         Spec: AwaCore!HandlerCancel
         Spec: AwaCore!HandBack
         Spec: AwaCore!FinalizeRejected
+        Spec: AwaLeader!Complete
+        Spec: AwaCallback!Complete
+        Spec: AwaConcurrencyKey!Finish
+        Spec: AwaCallback!Park
         """
         ids = [o.token.job_id for o in group]
         leases = [o.token.run_lease for o in group]
@@ -181,6 +202,16 @@ class Completer:
             rows = await self.db.many(
                 Q["job_hand_back_many"],
                 {"ids": ids, "leases": leases, "progress": [_json(o.progress) for o in group]},
+            )
+        elif action == PARK:
+            rows = await self.db.many(
+                Q["job_park_many"],
+                {
+                    "ids": ids,
+                    "leases": leases,
+                    "callbacks": [o.callback_id for o in group],
+                    "progress": [_json(o.progress) for o in group],
+                },
             )
         else:
             rows = await self.db.many(
@@ -195,6 +226,17 @@ class Completer:
                 },
             )
         return {LeaseToken(r["id"], r["run_lease"]) for r in rows}
+
+    async def _requeue_resumed(self, rejected: list[Outcome]) -> None:
+        """A park refused because the callback was resumed early: the job is
+        still running with this lease and has its payload; run it again now."""
+        if rejected:
+            back = [attrs.evolve(o, action=HAND_BACK, event=None) for o in rejected]
+            await self._write_group(back)
+
+    def report_done(self, outcome: Outcome) -> None:
+        """An outcome written elsewhere (``job.transaction()``): report it as written."""
+        self._report([outcome], {outcome.token})
 
     def _report(self, group: list[Outcome], accepted: set[LeaseToken]) -> None:
         for outcome in group:

@@ -172,6 +172,12 @@ class Dispatcher:
 
         Spec: AwaCore!Claim
         Spec: AwaDispatch!Claim
+        Spec: AwaConcurrencyKey!LockKey
+        Spec: AwaConcurrencyKey!Count
+        Spec: AwaConcurrencyKey!ClaimAndCommit
+        Spec: AwaShutdown!Claim
+        Spec: AwaLeader!Claim
+        Spec: AwaCallback!Claim
         """
         rows = await self.db.many(
             Q["job_claim_many"],

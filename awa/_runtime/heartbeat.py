@@ -73,6 +73,9 @@ class Heartbeater:
 
         Spec: AwaCore!Heartbeat
         Spec: AwaCore!LeaseLost
+        Spec: AwaShutdown!Heartbeat
+        Spec: AwaLeader!Heartbeat
+        Spec: AwaCallback!LeaseLost
         """
         attempts = list(self.inflight)
         alive = lost = 0

@@ -22,7 +22,7 @@ from awa._model.registry import Handler, Registry
 from awa._model.runtime_config import QueueConfig
 from awa._runtime import outcome as outcomes
 from awa._runtime.completion import Completer
-from awa._runtime.context import JobContext, ProgressWriter
+from awa._runtime.context import JobContext, JobServices
 from awa._runtime.lease import ADMIN, LEASE_LOST, SHUTDOWN, Attempt, InFlight, LeaseToken
 from awa._runtime.outcome import Outcome
 from awa._runtime.signals import Signals
@@ -40,7 +40,7 @@ class JobRunner:
         registry: Registry,
         inflight: InFlight,
         completer: Completer,
-        write_progress: ProgressWriter,
+        services: JobServices,
         signals: Signals,
         finalize_timeout: float,
         thread_limiter: anyio.CapacityLimiter,
@@ -48,13 +48,17 @@ class JobRunner:
         self.registry = registry
         self.inflight = inflight
         self.completer = completer
-        self.write_progress = write_progress
+        self.services = services
         self.signals = signals
         self.finalize_timeout = finalize_timeout
         self.thread_limiter = thread_limiter
 
     async def run(self, row: dict[str, Any], queue: QueueConfig) -> None:
-        """Run a claimed job to its outcome."""
+        """Run a claimed job to its outcome.
+
+        Spec: AwaShutdown!HandlerReturns
+        Spec: AwaShutdown!HandlerStops
+        """
         job = job_from_row(row)
         token = LeaseToken(job.id, job.run_lease)
         handler = self.registry.handlers.get(job.kind)
@@ -73,9 +77,7 @@ class JobRunner:
             )
             return
         deadline = time.monotonic() + queue.deadline if queue.deadline > 0 else None
-        context = JobContext(
-            job, args, token, write_progress=self.write_progress, deadline=deadline
-        )
+        context = JobContext(job, args, token, services=self.services, deadline=deadline)
         attempt = Attempt(token, queue.name, context, handler.is_async)
         if handler.is_async and queue.deadline > 0:
             attempt.scope.deadline = anyio.current_time() + queue.deadline
@@ -91,6 +93,10 @@ class JobRunner:
             error = exc
         finally:
             self.inflight.remove(attempt)
+        if context._completed_in_transaction and error is None:
+            # job.transaction() already completed it, in the handler's transaction.
+            self.completer.report_done(outcomes.from_result(None, job, token, None))
+            return
         decided = self._decide(attempt, job, result, error)
         if decided is not None:
             decided.duration = time.monotonic() - started

@@ -92,6 +92,11 @@ class Leader:
         )
 
     async def _campaign(self) -> None:
+        """Hold a dedicated connection, win the lock, lead; unlock on the way out.
+
+        Spec: AwaLeader!ReleaseLeadership
+        Spec: AwaShutdown!ReleaseLeadership
+        """
         conn = await self._connect()
         executor = AsyncExecutor(conn)
         held = False
@@ -117,6 +122,7 @@ class Leader:
         """Run the maintenance services while the lock connection is alive.
 
         Spec: AwaLeader!BecomeLeader
+        Spec: AwaLeader!CheckLeadership
         """
         self.is_leader = True
         self.terms += 1

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from awa._model.callbacks import WaitForCallback
 from awa._model.job import Job
 from awa._model.outcomes import Cancel, RetryAfter, Snooze
 from awa._runtime.lease import LeaseToken
@@ -21,6 +22,7 @@ SNOOZE = "snooze"
 FAIL = "fail"
 CANCEL = "cancel"
 HAND_BACK = "hand_back"
+PARK = "park"
 
 
 @attrs.define(eq=False)
@@ -35,6 +37,7 @@ class Outcome:
     error: dict[str, Any] | None = None
     progress: dict[str, Any] | None = None
     duration: float = 0.0
+    callback_id: Any = None
 
 
 def _clean(text: str, limit: int) -> str:
@@ -97,6 +100,17 @@ def from_result(
         return Outcome(token, RETRY, job, "retried", delay=result.seconds, progress=progress)
     if isinstance(result, Snooze):
         return Outcome(token, SNOOZE, job, "snoozed", delay=result.seconds, progress=progress)
+    if isinstance(result, WaitForCallback):
+        callback = result.token
+        if (callback.job_id, callback.run_lease) != (token.job_id, token.run_lease):
+            entry = error_entry(
+                job,
+                "InvalidCallbackToken",
+                "WaitForCallback was returned with a token of another attempt",
+                terminal=True,
+            )
+            return Outcome(token, FAIL, job, "failed", error=entry, progress=progress)
+        return Outcome(token, PARK, job, None, progress=progress, callback_id=callback.id)
     if isinstance(result, Cancel):
         entry = error_entry(job, "Cancelled", str(result.reason), terminal=True)
         return Outcome(token, CANCEL, job, "cancelled", error=entry, progress=progress)

@@ -28,11 +28,12 @@ from awa._runtime.cancel_watcher import CancelWatcher
 from awa._runtime.completion import Completer
 from awa._runtime.db import Db
 from awa._runtime.dispatcher import Dispatcher
-from awa._runtime.heartbeat import Heartbeater, write_progress
+from awa._runtime.heartbeat import Heartbeater
 from awa._runtime.hooks import HookRunner
 from awa._runtime.job_runner import JobRunner
+from awa._runtime.job_services import RuntimeJobServices
 from awa._runtime.leader import Leader, LeaderConfig
-from awa._runtime.lease import SHUTDOWN, InFlight, LeaseToken
+from awa._runtime.lease import SHUTDOWN, InFlight
 from awa._runtime.maintenance.aging import AgingConfig, PriorityAger
 from awa._runtime.maintenance.cleaner import Cleaner, CleanerConfig
 from awa._runtime.maintenance.cron import CronConfig, CronScheduler, CronSync
@@ -95,11 +96,14 @@ class Runtime:
             worker=self.worker,
             queued=lambda: list(self.completer.pending),
         )
+        self.job_services = RuntimeJobServices(
+            self.db, listener=self.listener, keep_completed=config.keep_completed
+        )
         self.runner = JobRunner(
             registry=registry,
             inflight=self.inflight,
             completer=self.completer,
-            write_progress=self._write_progress,
+            services=self.job_services,
             signals=self.signals,
             finalize_timeout=config.finalize_timeout,
             thread_limiter=anyio.CapacityLimiter(
@@ -209,9 +213,6 @@ class Runtime:
             return FleetBucket(self.db, queue.name, rate, burst)
         return TokenBucket(rate, burst)
 
-    async def _write_progress(self, token: LeaseToken, progress: dict[str, Any]) -> bool:
-        return await write_progress(self.db, token, progress)
-
     # -- lifecycle -------------------------------------------------------
 
     def request_stop(self, drain_timeout: float | None = None) -> None:
@@ -248,6 +249,12 @@ class Runtime:
             self.finished.set()
 
     async def _run(self, task_status: TaskStatus[None]) -> None:
+        """Services up, work, then the shutdown order.
+
+        Spec: AwaShutdown!FlushCompleter
+        Spec: AwaShutdown!FinalHeartbeat -- nothing is in flight once the
+        completer is flushed; heartbeats end with the services.
+        """
         async with anyio.create_task_group() as services:
             watcher = None
             if self.listener is not None:
@@ -275,6 +282,15 @@ class Runtime:
         logger.info("runtime stopped")
 
     async def _work(self, task_status: TaskStatus[None]) -> None:
+        """Dispatchers and jobs; on stop: stop claiming, drain, hand back the rest.
+
+        Spec: AwaShutdown!StopClaiming
+        Spec: AwaShutdown!Drain
+        Spec: AwaShutdown!EndDrain
+        Spec: AwaShutdown!HandBackRest
+        Spec: AwaShutdown!Abandon
+        Spec: AwaShutdown!EndHandBack
+        """
         assert self._stop is not None
         async with anyio.create_task_group() as jobs:
             async with anyio.create_task_group() as dispatch:

@@ -166,7 +166,7 @@ WITH input AS (
       JOIN input AS i ON h.id = i.id AND h.run_lease = i.lease
      WHERE h.state = 'running'
      ORDER BY h.id
-       FOR UPDATE OF h
+       FOR NO KEY UPDATE OF h  -- not blocked by a job.transaction() holding KEY SHARE
 )
 UPDATE awa.jobs_hot AS h
    SET heartbeat_at = now(), progress = COALESCE(l.progress, h.progress)

@@ -106,6 +106,7 @@ class CronScheduler:
     async def run_once(self) -> CronResult:
         """Enqueue every due fire of every schedule; return when to look again.
 
+        Spec: AwaCron!Evaluate
         Spec: AwaCron!Fire
         """
         rows = await self.db.many(Q["cron_list"])

@@ -83,6 +83,8 @@ class Promoter:
         """Promote everything due, batch by batch.
 
         Spec: AwaCore!Promote
+        Spec: AwaLeader!Promote
+        Spec: AwaCallback!Promote
         """
         promoted = 0
         lateness = 0.0

@@ -73,6 +73,9 @@ class Rescuer:
 
         Spec: AwaCore!RescueStale
         Spec: AwaCore!RescueDeadline
+        Spec: AwaShutdown!RescueStale
+        Spec: AwaLeader!RescueStale
+        Spec: AwaCallback!Rescue
         """
         retried = failed = 0
         while True:
@@ -88,9 +91,27 @@ class Rescuer:
                     retried += 1
             if len(rows) < self.config.batch_size:
                 break
-        if retried or failed:
-            self.signals.emit("rescued", retried=retried, failed=failed)
+        timed_out = await self.expire_callbacks()
+        if retried or failed or timed_out:
+            self.signals.emit("rescued", retried=retried, failed=failed, timed_out=timed_out)
         return RescueResult(retried, failed)
+
+    async def expire_callbacks(self) -> int:
+        """Waiting jobs whose callback timed out: retryable (backoff), or failed.
+
+        Spec: AwaCallback!CallbackTimeout
+        """
+        expired = 0
+        while True:
+            rows = await self.db.many(Q["callback_timeouts"], {"limit": self.config.batch_size})
+            for row in rows:
+                job = job_from_row(row)
+                self.trace.emit("CallbackTimeout", job=job.id, lease=job.run_lease)
+                self.signals.emit("callback_timed_out", id=job.id, state=job.state.value)
+                self.hooks.fire(JobEvent("rescued", job, job.errors[-1] if job.errors else None))
+            expired += len(rows)
+            if len(rows) < self.config.batch_size:
+                return expired
 
     async def _rescue_one_by_one(self) -> list[Any]:
         rescued: list[Any] = []

@@ -1,6 +1,8 @@
 """A transaction on one connection: your SQL and awa's inserts commit together.
 
 The sync twin ``transaction.py`` is generated from this file by ``tools/async_to_sync.py``.
+``before_commit`` / ``after_begin`` hooks let a job's completion share the
+transaction (``job.transaction()``).
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from collections.abc import Generator, Iterable, Sequence
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from awa._db.executor_async import AsyncExecutor
+from awa._db.hooks import AsyncExecutorOpener, AsyncTransactionHook
 from awa._model.insert import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_PRIORITY,
     DEFAULT_QUEUE,
     InsertManyResult,
+    PayloadLimits,
     check_on_unique_conflict,
     prepare_insert,
     prepare_many,
@@ -24,9 +28,6 @@ from awa._model.insert import (
 from awa._model.job import Job
 from awa._model.unique import UniqueOpts
 from awa.errors import AwaError, RowNotFound
-
-if TYPE_CHECKING:
-    from awa.client_async import AsyncClient
 
 __all__ = ("AsyncTransaction",)
 
@@ -40,8 +41,18 @@ class AsyncTransaction:
     come back as dicts. Nesting (savepoints) is not offered.
     """
 
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
+    def __init__(
+        self,
+        opener: AsyncExecutorOpener,
+        limits: PayloadLimits,
+        *,
+        after_begin: AsyncTransactionHook | None = None,
+        before_commit: AsyncTransactionHook | None = None,
+    ) -> None:
+        self._opener = opener
+        self._limits = limits
+        self._after_begin = after_begin
+        self._before_commit = before_commit
         self._stack = AsyncExitStack()
         self._executor: AsyncExecutor | None = None
         self._finished = False
@@ -50,8 +61,10 @@ class AsyncTransaction:
         if self._executor is not None or self._finished:
             raise AwaError("this transaction was already started")
         try:
-            executor = await self._stack.enter_async_context(self._client._executor())
+            executor = await self._stack.enter_async_context(self._opener())
             await executor.exec_begin()
+            if self._after_begin is not None:
+                await self._after_begin(executor)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -92,6 +105,8 @@ class AsyncTransaction:
         self._finished = True
         try:
             if commit:
+                if self._before_commit is not None:
+                    await self._before_commit(executor)
                 await executor.exec_commit()
             else:
                 await executor.exec_rollback()
@@ -160,7 +175,7 @@ class AsyncTransaction:
             metadata=metadata,
             run_at=run_at,
             unique_opts=unique_opts,
-            limits=self._client.limits,
+            limits=self._limits,
             concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit,
         )
@@ -194,7 +209,7 @@ class AsyncTransaction:
             metadata=metadata,
             run_at=run_at,
             unique_opts=unique_opts,
-            limits=self._client.limits,
+            limits=self._limits,
             concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit,
         )

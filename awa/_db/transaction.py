@@ -1,8 +1,10 @@
-# WARNING: generated from awa/transaction_async.py by tools/async_to_sync.py -- do not edit.
+# WARNING: generated from awa/_db/transaction_async.py by tools/async_to_sync.py -- do not edit.
 # Edit the async source and regenerate.
 """A transaction on one connection: your SQL and awa's inserts commit together.
 
 The sync twin ``transaction.py`` is generated from this file by ``tools/async_to_sync.py``.
+``before_commit`` / ``after_begin`` hooks let a job's completion share the
+transaction (``job.transaction()``).
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from awa._db.executor import Executor
+from awa._db.hooks import ExecutorOpener, TransactionHook
 from awa._model.insert import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_PRIORITY,
     DEFAULT_QUEUE,
     InsertManyResult,
+    PayloadLimits,
     check_on_unique_conflict,
     prepare_insert,
     prepare_many,
@@ -26,9 +30,6 @@ from awa._model.insert import (
 from awa._model.job import Job
 from awa._model.unique import UniqueOpts
 from awa.errors import AwaError, RowNotFound
-
-if TYPE_CHECKING:
-    from awa.client import Client
 
 __all__ = ("Transaction",)
 
@@ -42,8 +43,18 @@ class Transaction:
     come back as dicts. Nesting (savepoints) is not offered.
     """
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(
+        self,
+        opener: ExecutorOpener,
+        limits: PayloadLimits,
+        *,
+        after_begin: TransactionHook | None = None,
+        before_commit: TransactionHook | None = None,
+    ) -> None:
+        self._opener = opener
+        self._limits = limits
+        self._after_begin = after_begin
+        self._before_commit = before_commit
         self._stack = ExitStack()
         self._executor: Executor | None = None
         self._finished = False
@@ -52,8 +63,10 @@ class Transaction:
         if self._executor is not None or self._finished:
             raise AwaError("this transaction was already started")
         try:
-            executor = self._stack.enter_context(self._client._executor())
+            executor = self._stack.enter_context(self._opener())
             executor.exec_begin()
+            if self._after_begin is not None:
+                self._after_begin(executor)
         except BaseException:
             self._stack.close()
             raise
@@ -90,6 +103,8 @@ class Transaction:
         self._finished = True
         try:
             if commit:
+                if self._before_commit is not None:
+                    self._before_commit(executor)
                 executor.exec_commit()
             else:
                 executor.exec_rollback()
@@ -158,7 +173,7 @@ class Transaction:
             metadata=metadata,
             run_at=run_at,
             unique_opts=unique_opts,
-            limits=self._client.limits,
+            limits=self._limits,
             concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit,
         )
@@ -192,7 +207,7 @@ class Transaction:
             metadata=metadata,
             run_at=run_at,
             unique_opts=unique_opts,
-            limits=self._client.limits,
+            limits=self._limits,
             concurrency_key=concurrency_key,
             concurrency_limit=concurrency_limit,
         )

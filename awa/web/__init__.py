@@ -1,0 +1,1 @@
+"""The web surfaces: the callback receiver and (with the UI) the admin app."""
