@@ -172,7 +172,7 @@ class RuntimeConfig:
     heartbeat_staleness: float = 90.0
     drain_timeout: float = 30.0
     completion_batch_size: int = 512
-    promote_interval: float = 0.25
+    promote_interval: float = 0.05
     promote_batch_size: int = 4096
     rescue_interval: float = 30.0
     rescue_batch_size: int = 500

@@ -22,6 +22,11 @@ class Hang:
     n: int
 
 
+@dataclass
+class Keyed:
+    tenant: int
+
+
 async def note(job: awa.JobContext) -> None:
     async with await client.transaction() as tx:
         await tx.execute(
@@ -51,3 +56,20 @@ async def hang(job: awa.JobContext) -> None:
 async def completed(event: awa.JobEvent) -> None:
     async with await client.transaction() as tx:
         await tx.execute("SELECT pg_notify('e2e_done', $1::text)", str(event.job.id))
+
+
+@client.worker(Keyed, queue="keyed")
+async def keyed(job: awa.JobContext) -> None:
+    # The span lies inside the time the job holds its key's slot (claim to
+    # completion), so overlapping spans count concurrent holders.
+    async with await client.transaction() as tx:
+        span = await tx.fetch_one(
+            "INSERT INTO spans (job_id, tenant, started) VALUES ($1, $2, clock_timestamp())"
+            " RETURNING id",
+            job.id,
+            job.args.tenant,
+        )
+    await anyio.sleep(0.005)  # some work, so spans can overlap
+    async with await client.transaction() as tx:
+        await tx.execute("UPDATE spans SET ended = clock_timestamp() WHERE id = $1", span["id"])
+        await tx.execute("SELECT pg_notify('runs', '')")

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 import awa
-from tests.e2e.app import Hang, Record
+from tests.e2e.app import Hang, Keyed, Record
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
@@ -229,3 +229,44 @@ def test_sigterm_hands_unfinished_jobs_back_to_another_worker(
     ).fetchone()
     assert (attempt["attempt"], attempt["lease"], attempt["pid"]) == (1, 2, second.proc.pid)
     assert second.stop() == 0
+
+
+def test_per_key_limits_hold_across_four_processes(database_url: str, db, workers) -> None:
+    db.execute(
+        "CREATE TABLE spans (id bigserial PRIMARY KEY, job_id bigint, tenant int,"
+        " started timestamptz, ended timestamptz)"
+    )
+    limits = {0: 1, 1: 2, 2: 3}
+    with awa.Client(database_url) as client:
+        for tenant, limit in limits.items():
+            client.insert_many(
+                [Keyed(tenant) for _ in range(150)],
+                queue="keyed",
+                concurrency_key=f"tenant-{tenant}",
+                concurrency_limit=limit,
+            )
+    procs = [workers("--queue", "keyed:8", *FAST) for _ in range(4)]
+    for proc in procs:
+        proc.ready()
+
+    def finished() -> int:
+        row = db.execute("SELECT count(*) AS n FROM spans WHERE ended IS NOT NULL").fetchone()
+        return int(row["n"])
+
+    wait_for(database_url, "runs", lambda: finished() >= 450, timeout=300)
+    for proc in procs:
+        assert proc.stop() == 0, "".join(proc.lines)
+    # The most spans of one tenant open at any span's start.
+    peaks = db.execute(
+        "SELECT a.tenant, max(c.open) AS peak FROM spans AS a CROSS JOIN LATERAL ("
+        "  SELECT count(*) AS open FROM spans AS b"
+        "   WHERE b.tenant = a.tenant AND b.started <= a.started AND b.ended > a.started"
+        ") AS c GROUP BY a.tenant ORDER BY a.tenant"
+    ).fetchall()
+    assert all(r["peak"] <= limits[r["tenant"]] for r in peaks), peaks
+    ran = db.execute("SELECT count(*) AS n, count(DISTINCT job_id) AS jobs FROM spans").fetchone()
+    assert (ran["n"], ran["jobs"]) == (450, 450)
+    left = db.execute(
+        "SELECT count(*) AS n FROM awa.jobs WHERE queue = 'keyed' AND state <> 'completed'"
+    ).fetchone()
+    assert left["n"] == 0
