@@ -27,7 +27,7 @@ from anyio.abc import TaskGroup
 
 from awa._db.listener import Listener, ListenerConfig
 from awa._db.pool import AsyncPool, PoolConfig
-from awa._db.waiting import wait_finished_sync
+from awa._db.waiting import SyncFinishedHub
 from awa._model.cron import PeriodicJob, make_periodic
 from awa._model.health import HealthCheck
 from awa._model.job import Job
@@ -434,6 +434,7 @@ class WorkerMixin(_Registration):
         self._portal_cm: AbstractContextManager[anyio.from_thread.BlockingPortal] | None = None
         self._future: Future[Any] | None = None
         self._lock = threading.Lock()
+        self._waits: SyncFinishedHub | None = None
 
     _close_pool: Callable[[], Any]  # provided by the client
 
@@ -548,8 +549,8 @@ class WorkerMixin(_Registration):
             self._close_portal()
 
     def wait_for(self, job_id: int, *, timeout: float | None = None) -> Job:
-        """``AsyncClient.wait_for``, blocking; each waiting thread LISTENs on
-        its own connection."""
+        """``AsyncClient.wait_for``, blocking. Waiting threads share one
+        LISTEN connection, held by a background thread until ``close()``."""
         if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id < 1:
             raise ValidationError(
                 f"job_id: expected a positive int, got {job_id!r}", field="job_id"
@@ -559,7 +560,11 @@ class WorkerMixin(_Registration):
             job: Job = self.get_job(job_id)  # type: ignore[attr-defined]
             return job if job.state in _SETTLED else None
 
-        return wait_finished_sync(self.database_url, job_id, settled, timeout)
+        with self._lock:
+            if self._waits is None:
+                self._waits = SyncFinishedHub(self.database_url)
+            hub = self._waits
+        return hub.wait(job_id, settled, timeout)
 
     def health_check(self) -> HealthCheck:
         with self._lock:
@@ -588,4 +593,7 @@ class WorkerMixin(_Registration):
         try:
             self.shutdown()
         finally:
+            waits, self._waits = self._waits, None
+            if waits is not None:
+                waits.close()
             self._close_pool()

@@ -104,12 +104,14 @@ async def test_a_client_without_workers_waits_for_another(client, entered) -> No
     assert result[0].state == JobState.COMPLETED
 
 
-async def test_sync_wait_for_in_threads(client, sync_client) -> None:
+async def test_sync_wait_for_in_threads(client, sync_client, db) -> None:
+    gate = anyio.Event()
+
     @client.worker(Step)
     async def handle(job: awa.JobContext) -> None:
-        pass
+        await gate.wait()
 
-    ids = [sync_client.insert(Step(i)).id for i in range(3)]
+    ids = [sync_client.insert(Step(i)).id for i in range(30)]
     result: list[awa.Job] = []
     async with client, anyio.create_task_group() as tg:
         for job_id in ids:
@@ -118,6 +120,16 @@ async def test_sync_wait_for_in_threads(client, sync_client) -> None:
                 lambda job_id=job_id: result.append(sync_client.wait_for(job_id, timeout=30)),
             )
         client.start([("default", 2)], **fast())
+        with anyio.fail_after(20):
+            # every thread waiting (inside wait_for: no event to wait on)
+            while sync_client._waits is None or len(sync_client._waits._waiters) < len(ids):  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        listening = db.execute(
+            "SELECT count(*) AS n FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'awa-wait'"
+        ).fetchone()["n"]
+        gate.set()
+    assert listening == 1  # 30 waiting threads, one LISTEN connection
     assert sorted(j.id for j in result) == ids
     assert {j.state for j in result} == {JobState.COMPLETED}
     with pytest.raises(TimeoutError):
@@ -126,3 +138,11 @@ async def test_sync_wait_for_in_threads(client, sync_client) -> None:
         sync_client.wait_for(10**12, timeout=1)
     with pytest.raises(awa.ValidationError):
         sync_client.wait_for(-3)
+
+
+def test_sync_wait_for_an_unreachable_database() -> None:
+    with (
+        awa.Client("postgresql://root@127.0.0.1:1/nowhere") as unreachable,
+        pytest.raises(awa.ConnectionFailed),
+    ):
+        unreachable.wait_for(1, timeout=5)
