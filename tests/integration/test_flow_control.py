@@ -11,7 +11,9 @@ import pytest
 
 import awa
 from awa._runtime.db import Db
+from awa._runtime.maintenance.cleaner import Cleaner, CleanerConfig
 from awa._runtime.rate_limit import FleetBucket
+from awa._runtime.signals import Signals
 from tests.helpers import count_jobs
 from tests.runtime_helpers import fast, wait_finalized, wait_signal
 
@@ -111,6 +113,13 @@ async def test_per_key_limit_is_never_exceeded(client, db) -> None:
     assert peak["none"] > 2
     rows = db.execute("SELECT key, running FROM awa.concurrency_keys ORDER BY key").fetchall()
     assert all(r["running"] == 0 for r in rows)
+
+    # The cleaner forgets keys no unfinished job uses.
+    await client.insert(Unit(99), concurrency_key="tenant-c", run_at=timedelta(hours=1))
+    cleaner = Cleaner(Db(client._pool), CleanerConfig(), signals=Signals())
+    await cleaner.run_once()
+    keys = db.execute("SELECT key FROM awa.concurrency_keys ORDER BY key").fetchall()
+    assert [r["key"] for r in keys] == ["tenant-c"]
 
 
 async def test_concurrency_options_are_validated(client, db) -> None:

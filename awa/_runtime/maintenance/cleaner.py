@@ -81,9 +81,22 @@ class Cleaner:
                 if queue_retention < longest:
                     deleted += await self._delete(states, queue_retention, queues=[queue], keep=[])
         await self.db.one(Q["runtime_instances_prune"], {"older_than": RUNTIME_SNAPSHOT_RETENTION})
+        await self._prune_concurrency_keys()
         result = CleanResult(created, dropped, deleted)
         self.signals.emit("cleaned", **attrs.asdict(result))
         return result
+
+    async def _prune_concurrency_keys(self) -> int:
+        """Forget per-key counters no unfinished job uses (bounded batches)."""
+        pruned = 0
+        while True:
+            count = int(
+                await self.db.value(Q["concurrency_keys_prune"], {"limit": self.config.batch_size})
+                or 0
+            )
+            pruned += count
+            if count < self.config.batch_size:
+                return pruned
 
     async def _drop(self, parent: str, older_than: float) -> int:
         try:
