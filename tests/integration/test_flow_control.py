@@ -82,7 +82,7 @@ async def test_weighted_shares_of_a_global_pool(client) -> None:
     assert running == {"light": 2, "heavy": 4}
 
 
-async def test_per_key_limit_is_never_exceeded(client, db) -> None:
+async def test_per_key_limit_is_never_exceeded(client, db, database_url) -> None:
     active: dict[str, int] = {}
     peak: dict[str, int] = {}
 
@@ -115,9 +115,9 @@ async def test_per_key_limit_is_never_exceeded(client, db) -> None:
     assert all(r["running"] == 0 for r in rows)
 
     # The cleaner forgets keys no unfinished job uses.
-    await client.insert(Unit(99), concurrency_key="tenant-c", run_at=timedelta(hours=1))
-    cleaner = Cleaner(Db(client._pool), CleanerConfig(), signals=Signals())
-    await cleaner.run_once()
+    async with awa.AsyncClient(database_url) as other:
+        await other.insert(Unit(99), concurrency_key="tenant-c", run_at=timedelta(hours=1))
+        await Cleaner(Db(other._pool), CleanerConfig(), signals=Signals()).run_once()
     keys = db.execute("SELECT key FROM awa.concurrency_keys ORDER BY key").fetchall()
     assert [r["key"] for r in keys] == ["tenant-c"]
 
