@@ -18,7 +18,7 @@ import pytest
 import awa
 from awa._db.connection import open_connection
 from awa.bridge import insert_job, insert_job_sync, insert_many
-from tests.bridge.conftest import asyncpg_url
+from tests.fixtures.fix_bridge import asyncpg_url
 from tests.helpers import count_jobs, job_state
 
 pytestmark = pytest.mark.pg
