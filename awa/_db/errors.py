@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg import errors as pg_errors
 
 from awa.errors import (
     AwaError,
@@ -18,10 +17,30 @@ from awa.errors import (
 )
 
 UNIQUE_CONSTRAINT = "job_unique_claims_pkey"
+_UNIQUE_VIOLATION = "23505"
 _EXISTING = re.compile(r"existing_job_id=(\d+)")
 # SQLSTATEs meaning "the awa schema (or part of it) is not there".
 _MISSING_SCHEMA = {"42P01", "3F000", "42883", "42704", "42703"}
 _MIGRATE_HINT = "the database has no (up-to-date) awa schema: run `awa migrate` or client.migrate()"
+
+
+def classify(
+    sqlstate: str | None, constraint: str | None, detail: str | None, message: str
+) -> AwaError | None:
+    """The awa error a server error means (whatever the driver), or None.
+
+    Used for psycopg's errors here and for other drivers' by ``awa.bridge``.
+    """
+    if sqlstate == _UNIQUE_VIOLATION and constraint == UNIQUE_CONSTRAINT:
+        found = _EXISTING.search(detail or "")
+        return UniqueConflict(
+            f"a job with the same unique key exists (job {found[1] if found else '?'})",
+            constraint=constraint,
+            existing_job_id=int(found[1]) if found else None,
+        )
+    if sqlstate in _MISSING_SCHEMA and "awa" in message:
+        return SchemaNotMigrated(f"{_MIGRATE_HINT} ({message.splitlines()[0]})")
+    return None
 
 
 def translate(exc: psycopg.Error) -> AwaError:
@@ -29,17 +48,14 @@ def translate(exc: psycopg.Error) -> AwaError:
     sqlstate = exc.sqlstate
     message = str(exc).strip()
     diag = exc.diag if isinstance(exc, psycopg.DatabaseError) else None
-    if isinstance(exc, pg_errors.UniqueViolation) and diag is not None:
-        constraint = diag.constraint_name
-        if constraint == UNIQUE_CONSTRAINT:
-            found = _EXISTING.search(diag.message_detail or "")
-            return UniqueConflict(
-                f"a job with the same unique key exists (job {found[1] if found else '?'})",
-                constraint=constraint,
-                existing_job_id=int(found[1]) if found else None,
-            )
-    if sqlstate in _MISSING_SCHEMA and "awa" in message:
-        return SchemaNotMigrated(f"{_MIGRATE_HINT} ({message.splitlines()[0]})")
+    known = classify(
+        sqlstate,
+        diag.constraint_name if diag is not None else None,
+        diag.message_detail if diag is not None else None,
+        message,
+    )
+    if known is not None:
+        return known
     if isinstance(exc, psycopg.OperationalError) and (
         sqlstate is None or sqlstate.startswith(("08", "57P"))
     ):

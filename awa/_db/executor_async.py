@@ -21,7 +21,7 @@ from awa._db.connection import AnyioConnection
 from awa._db.errors import translating
 from awa._model.callbacks import ResolveResult, decide
 from awa._model.cron import CronJobInfo, PeriodicJob, cron_info_from_row, periodic_params
-from awa._model.insert import InsertManyResult, InsertRow, SkippedJob
+from awa._model.insert import InsertManyResult, InsertRow, SkippedJob, insert_params
 from awa._model.job import Job, JobPage, job_from_row
 from awa._model.placeholders import check_placeholders
 from awa._model.states import JobState, mask_to_states
@@ -47,24 +47,6 @@ ProgressCallback = Callable[[int], None]
 
 _DEADLOCK = "40P01"
 _MIGRATE_ATTEMPTS = 5
-
-
-def _row_params(row: InsertRow) -> dict[str, Any]:
-    return {
-        "kind": row.kind,
-        "queue": row.queue,
-        "args": row.args,
-        "priority": row.priority,
-        "max_attempts": row.max_attempts,
-        "run_at": row.run_at,
-        "delay": row.delay,
-        "tags": row.tags,
-        "metadata": row.metadata,
-        "unique_key": row.unique_key,
-        "unique_states": row.unique_states,
-        "concurrency_key": row.concurrency_key,
-        "concurrency_limit": row.concurrency_limit,
-    }
 
 
 def _adapt_user_arg(value: Any) -> Any:
@@ -204,7 +186,7 @@ class AsyncExecutor:
 
         Spec: AwaCore!Insert
         """
-        found = await self.one(Q["job_insert"], _row_params(row))
+        found = await self.one(Q["job_insert"], insert_params(row))
         if found is None:
             raise await self._queue_full(row.queue, 1)
         if found["over_depth"]:

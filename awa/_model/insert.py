@@ -78,6 +78,25 @@ class InsertRow:
     concurrency_limit: int | None = None
 
 
+def insert_params(row: InsertRow) -> dict[str, Any]:
+    """The named parameters of the ``job_insert`` query for one row."""
+    return {
+        "kind": row.kind,
+        "queue": row.queue,
+        "args": row.args,
+        "priority": row.priority,
+        "max_attempts": row.max_attempts,
+        "run_at": row.run_at,
+        "delay": row.delay,
+        "tags": row.tags,
+        "metadata": row.metadata,
+        "unique_key": row.unique_key,
+        "unique_states": row.unique_states,
+        "concurrency_key": row.concurrency_key,
+        "concurrency_limit": row.concurrency_limit,
+    }
+
+
 CONCURRENCY_LIMIT_RANGE = (1, 10000)
 
 

@@ -50,3 +50,39 @@ def check_placeholders(sql: str, nargs: int) -> None:
         if missing:
             parts.append(f"argument(s) {', '.join(f'${n}' for n in missing)} not used in the SQL")
         raise ValidationError("sql: " + "; ".join(parts), field="sql")
+
+
+# -- translating awa's own named queries for other drivers ------------------
+
+_NAMED = re.compile(r"%\((\w+)\)s(?P<cast>::\w+(?:\(\d+\))?(?:\[\])?)?")
+
+
+def to_numbered(sql: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
+    """``%(name)s`` -> ``$1, $2`` (one number per distinct name, in order of
+    first use), for drivers with numbered placeholders (asyncpg).
+
+    Returns the SQL, the names in number order, and the cast written after each
+    name's first cast use (``{"unique_states": "bit(8)"}``), so a driver can
+    adapt values whose type it can't infer from Python alone.
+    """
+    names: list[str] = []
+    casts: dict[str, str] = {}
+
+    def number(match: re.Match[str]) -> str:
+        name = match[1]
+        if name not in names:
+            names.append(name)
+        if match["cast"] and name not in casts:
+            casts[name] = match["cast"][2:]
+        return f"${names.index(name) + 1}{match['cast'] or ''}"
+
+    return _NAMED.sub(number, sql), tuple(names), casts
+
+
+def to_colon(sql: str) -> str:
+    """``%(name)s`` -> ``:name`` for SQLAlchemy's ``text()``.
+
+    A cast keeps a space before it (``:name ::jsonb``): ``text()`` would read
+    ``:name::jsonb`` as a parameter with a different name.
+    """
+    return _NAMED.sub(lambda m: f":{m[1]}" + (f" {m['cast']}" if m["cast"] else ""), sql)
