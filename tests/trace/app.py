@@ -31,6 +31,11 @@ class Stuck:
     n: int
 
 
+@dataclass
+class Sleepy:
+    n: int
+
+
 async def announce(what: str, job_id: int) -> None:
     async with await client.transaction() as tx:
         await tx.execute("SELECT pg_notify('trace', $1::text)", f"{what} {job_id}")
@@ -53,6 +58,14 @@ async def stuck(job: awa.JobContext) -> None:
     if job.run_lease == 1:
         await announce("started", job.id)
         await anyio.sleep_forever()
+
+
+@client.worker(Sleepy, queue="pause")
+async def sleepy(job: awa.JobContext) -> None:
+    """The first lease takes a while (its process gets paused meanwhile); later ones finish."""
+    if job.run_lease == 1:
+        await announce("started", job.id)
+        await anyio.sleep(1.0)
 
 
 @client.on("completed")

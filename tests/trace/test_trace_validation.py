@@ -28,7 +28,7 @@ import psycopg
 import pytest
 
 import awa
-from tests.trace.app import Flaky, Ok, Stuck
+from tests.trace.app import Flaky, Ok, Sleepy, Stuck
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow, pytest.mark.tlc, pytest.mark.timeout(300)]
 
@@ -209,6 +209,39 @@ def test_sigkill_and_rescue(database_url: str, workers, notices: Notices, trace_
     trace = events(trace_file)
     assert actions(trace) == ["Claim", "RescueStale", "Promote", "Claim", "Complete"]
     assert_accepted(trace, [job.id], crashes=1)
+
+
+def test_paused_process_finishes_late(
+    database_url: str, workers, notices: Notices, trace_file: Path
+) -> None:
+    """SIGSTOP: the job is rescued and run elsewhere while its first worker is
+    paused; resumed, that worker's heartbeat or completion must miss."""
+    workers("--queue", "trace:1", *FAST)  # first, so it leads (rescues, promotes)
+    paused = workers("--queue", "pause:2", *FAST)
+    with awa.Client(database_url) as client:
+        job = client.insert(Sleepy(1), queue="pause", max_attempts=3)
+    notices.wait(f"started {job.id}")
+    paused.proc.send_signal(signal.SIGSTOP)
+    try:
+        workers("--queue", "pause:2", *FAST)
+        notices.wait(f"completed {job.id}")
+    finally:
+        paused.proc.send_signal(signal.SIGCONT)
+    assert paused.stop() == 0, "".join(paused.lines)
+    trace = events(trace_file)
+    first = next(e["worker"] for e in trace if e["action"] == "Claim")
+    late = [e["action"] for e in trace if e.get("worker") == first]
+    assert late[0] == "Claim"
+    assert {"LeaseLost", "FinalizeRejected"} & set(late[1:]), late
+    assert "Complete" not in late
+    assert actions(trace)[:5] == ["Claim", "RescueStale", "Promote", "Claim", "Complete"]
+    assert_accepted(trace, [job.id])
+    # Had the paused worker's late completion been accepted, the trace would
+    # say Complete where it says LeaseLost/FinalizeRejected: TLC must refuse it.
+    miss = max(i for i, e in enumerate(trace) if e["action"] in ("LeaseLost", "FinalizeRejected"))
+    accepted_late = [dict(e) for e in trace]
+    accepted_late[miss]["action"] = "Complete"
+    assert not checker.check(accepted_late, jobs=[job.id]).accepted
 
 
 def test_shutdown_hands_back(
