@@ -32,6 +32,13 @@ class Stuck:
 
 
 @dataclass
+class Outcomes:
+    """Snoozes once then completes ("snooze"), fails for good ("fail") or cancels itself."""
+
+    then: str
+
+
+@dataclass
 class Sleepy:
     n: int
 
@@ -50,6 +57,21 @@ async def ok(job: awa.JobContext) -> None:
 async def flaky(job: awa.JobContext) -> awa.RetryAfter | None:
     """Asks for a retry on its first attempt, succeeds on the next."""
     return awa.RetryAfter(0.05) if job.attempt == 1 else None
+
+
+@client.worker(Outcomes, queue="trace")
+async def outcomes(job: awa.JobContext) -> awa.Snooze | awa.Cancel | None:
+    if job.args.then == "snooze":
+        return awa.Snooze(0.05) if job.run_lease == 1 else None
+    if job.args.then == "fail":
+        raise awa.TerminalError("no point retrying")
+    return awa.Cancel("not wanted")
+
+
+@client.on("failed")
+@client.on("cancelled")
+async def ended(event: awa.JobEvent) -> None:
+    await announce(event.event, event.job.id)
 
 
 @client.worker(Stuck, queue="stuck")

@@ -4,9 +4,10 @@ Each scenario runs ``awa worker`` processes with ``$AWA_SPEC_TRACE`` set (and
 the test's own admin calls too), then ``tools/trace_check.py`` turns the
 NDJSON trace into a TLA+ module and TLC confirms that it is a behaviour of
 ``spec/core/AwaCore.tla`` (``spec/trace/TraceAwaCore.tla``). Scenarios: a
-normal run, a retry, SIGKILL and rescue, shutdown with hand-back, admin
-cancel. Corrupted traces (a completion with a stale lease, a claim left out)
-must be rejected.
+normal run, a retry, snooze/fail/handler cancel, SIGKILL and rescue, a
+paused (SIGSTOP) worker finishing late, shutdown with hand-back, admin
+cancel. Corrupted traces (a completion with a stale lease, a claim left out,
+two steps swapped, a late write accepted) must be rejected.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import psycopg
 import pytest
 
 import awa
-from tests.trace.app import Flaky, Ok, Sleepy, Stuck
+from tests.trace.app import Flaky, Ok, Outcomes, Sleepy, Stuck
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow, pytest.mark.tlc, pytest.mark.timeout(300)]
 
@@ -194,6 +195,27 @@ def test_retry(database_url: str, workers, notices: Notices, trace_file: Path) -
     trace = events(trace_file)
     assert actions(trace) == ["Claim", "Retry", "Promote", "Claim", "Complete"]
     assert_accepted(trace, [job.id])
+
+
+def test_snooze_fail_and_handler_cancel(
+    database_url: str, workers, notices: Notices, trace_file: Path
+) -> None:
+    worker = workers("--queue", "trace:4", *FAST)
+    with awa.Client(database_url) as client:
+        snoozed, failed, cancelled = (
+            client.insert(Outcomes(then), queue="trace", max_attempts=3).id
+            for then in ("snooze", "fail", "cancel")
+        )
+    notices.wait(f"completed {snoozed}")
+    notices.wait(f"failed {failed}")
+    notices.wait(f"cancelled {cancelled}")
+    assert worker.stop() == 0
+    trace = events(trace_file)
+    by_job = {j: [e["action"] for e in trace if e.get("job") == j] for j in (snoozed, failed)}
+    assert by_job[snoozed] == ["Claim", "Snooze", "Claim", "Complete"]
+    assert by_job[failed] == ["Claim", "Fail"]
+    assert [e["action"] for e in trace if e.get("job") == cancelled] == ["Claim", "HandlerCancel"]
+    assert_accepted(trace, [snoozed, failed, cancelled])
 
 
 def test_sigkill_and_rescue(database_url: str, workers, notices: Notices, trace_file: Path) -> None:
