@@ -37,6 +37,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -70,6 +71,7 @@ from tests.stateful.core_model import (
     MAX_ATTEMPTS,
     SNOOZE,
     STALENESS,
+    TERMINAL,
     CoreModel,
     Held,
     JobModel,
@@ -80,7 +82,8 @@ pytestmark = [pytest.mark.pg, pytest.mark.slow, pytest.mark.timeout(300)]
 
 QUEUE = "stateful"
 WORKERS = ("w1", "w2")
-MAX_JOBS = 3
+MAX_JOBS = 8  # per example
+MAX_LIVE = 3  # not yet finished at once
 MAX_CRASHES = 2
 MAX_ADMIN_CALLS = 3  # per example, as AwaCore bounds re-runs (MaxFreeReruns)
 # Admin calls go to the jobs they may change, and to a few they must refuse.
@@ -190,20 +193,33 @@ def build_machine(
         def __init__(self) -> None:
             super().__init__()
             rt.call(rt.db.exec, Q["testing_clean"])
+            seen["examples"] += 1
             self.model = CoreModel()
             self.incarnation = dict.fromkeys(WORKERS, 1)
             self.crashes = 0
             self.admin_calls = 0
+
+        def _live(self) -> int:
+            return sum(j.state not in TERMINAL for j in self.model.jobs.values())
 
         def worker_name(self, w: str) -> str:
             return f"{w}#{self.incarnation[w]}"
 
         # ------------------------------------------------------------ producer
 
-        @precondition(lambda self: len(self.model.jobs) < MAX_JOBS)
+        @initialize(count=st.integers(1, MAX_LIVE))
+        def start_with_available_jobs(self, count: int) -> None:
+            """Every example starts with work to claim (AwaCore!Insert)."""
+            for _ in range(count):
+                self._insert(later=False, max_attempts=MAX_ATTEMPTS)
+
+        @precondition(lambda self: len(self.model.jobs) < MAX_JOBS and self._live() < MAX_LIVE)
         @rule(later=st.booleans(), max_attempts=st.integers(1, MAX_ATTEMPTS))
         def insert(self, later: bool, max_attempts: int) -> None:
             """AwaCore!Insert (available now, or scheduled CLOCK_STEP ahead)."""
+            self._insert(later, max_attempts)
+
+        def _insert(self, later: bool, max_attempts: int) -> None:
             run_at = timedelta(seconds=CLOCK_STEP) if later else None
             job = rt.call(_insert, rt.client, run_at, max_attempts)
             state = "scheduled" if later else "available"
@@ -296,8 +312,24 @@ def build_machine(
             job, lease = data.draw(st.sampled_from(self._stale_tokens()), label="token")
             self._write(data.draw(st.sampled_from(WORKERS)), job, lease, outcome)
 
-        def _stale_tokens(self) -> list[tuple[int, int]]:
-            return sorted(t for t in self.model.issued if not self.model.holds(*t))
+        @precondition(lambda self: self._stale_tokens(rerunning=True))
+        @rule(data=st.data(), outcome=st.sampled_from(["complete", "error", "hand_back"]))
+        def finish_with_stale_lease_while_rerunning(
+            self, data: st.DataObject, outcome: str
+        ) -> None:
+            """The dangerous case of the above (NoStaleFinalize): the job runs
+            again under a newer lease when the old attempt's write arrives."""
+            token = data.draw(st.sampled_from(self._stale_tokens(rerunning=True)), label="token")
+            seen["stale_while_rerunning"] += 1
+            self._write(data.draw(st.sampled_from(WORKERS)), *token, outcome)
+
+        def _stale_tokens(self, rerunning: bool = False) -> list[tuple[int, int]]:
+            return sorted(
+                (job, lease)
+                for job, lease in self.model.issued
+                if not self.model.holds(job, lease)
+                and (not rerunning or self.model.jobs[job].state == "running")
+            )
 
         def _write(self, w: str, job_id: int, lease: int, outcome: str) -> None:
             token = LeaseToken(job_id, lease)
@@ -448,6 +480,7 @@ def build_machine(
 
         @invariant()
         def database_agrees_with_the_model(self) -> None:
+            seen["steps"] += 1
             tables = read_tables(conn)
             # NoLostJob: each inserted job is in exactly one table, its state's.
             assert set(tables) == set(self.model.jobs)
