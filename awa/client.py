@@ -52,6 +52,7 @@ from awa._model.stats import (
     queue_stat_from_row,
 )
 from awa._model.unique import UniqueOpts, unique_key
+from awa._runtime.spec_trace import default_trace
 from awa._sql import LATEST_VERSION
 from awa.errors import JobNotFound, ValidationError
 from awa.worker import WorkerMixin
@@ -341,8 +342,13 @@ class Client(WorkerMixin):
         ``InvalidStateError`` for a running or completed job.
         """
         job_id = _check_job_id(job_id)
+        trace = default_trace()
         with self._executor() as executor:
-            return executor.job_retry(job_id)
+            before = executor.job_get(job_id) if trace.enabled else None
+            job = executor.job_retry(job_id)
+        if before is not None and before.state is not JobState.AVAILABLE:
+            trace.emit("AdminRetry", job=job.id, lease=job.run_lease, state=before.state.value)
+        return job
 
     def cancel(self, job_id: int, *, reason: str = "cancelled by admin") -> Job:
         """Cancel a job that has not finished.
@@ -354,8 +360,13 @@ class Client(WorkerMixin):
         """
         job_id = _check_job_id(job_id)
         check_text(reason, "reason")
+        trace = default_trace()
         with self._executor() as executor:
-            return executor.job_cancel(job_id, reason)
+            before = executor.job_get(job_id) if trace.enabled else None
+            job = executor.job_cancel(job_id, reason)
+        if before is not None and before.state is not JobState.CANCELLED:
+            trace.emit("AdminCancel", job=job.id, lease=job.run_lease, state=before.state.value)
+        return job
 
     def cancel_by_unique_key(
         self,
