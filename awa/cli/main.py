@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or bad usage (2): return, don't exit
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.database_url is None:
         args.database_url = os.environ.get("DATABASE_URL") or None
     try:
