@@ -10,15 +10,16 @@ from typing import Any
 import anyio
 
 
-async def serve(app: Any, host: str, port: int) -> None:
-    """Serve ``app`` on ``host:port`` until a signal arrives (in the current backend)."""
+async def serve(app: Any, host: str, port: int, *, stop: anyio.Event | None = None) -> None:
+    """Serve ``app`` on ``host:port`` until a signal arrives or ``stop`` is set
+    (in the current backend)."""
     from hypercorn.config import Config
 
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = "-"
-    stop = anyio.Event()
+    stop = stop or anyio.Event()
 
     async def wait_for_signal() -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
