@@ -22,10 +22,10 @@ from awa.web.state import ui
 PAGE_SIZE = 50
 STATES = [s.value for s in awa.JobState]
 
+# Lenient undefined: job errors, progress and snapshots are free-form JSON.
 env = jinja2.Environment(
     loader=jinja2.PackageLoader("awa.web", "templates"),
     autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-    undefined=jinja2.StrictUndefined,
 )
 
 
