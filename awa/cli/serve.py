@@ -71,8 +71,10 @@ async def serve_ui(
     read_only: bool,
     token: str | None,
     title: str = "awa",
+    stop: anyio.Event | None = None,
+    handle_signals: bool = True,
 ) -> None:
-    """Serve the UI for ``client`` until SIGINT/SIGTERM (or cancellation)."""
+    """Serve the UI for ``client`` until SIGINT/SIGTERM or ``stop`` is set."""
     from awa.web.app import create_app
 
     app = create_app(client, read_only=read_only, token=token, title=title)
@@ -82,7 +84,7 @@ async def serve_ui(
         + (" (read-only)" if read_only else "")
         + (" (token required)" if token else "")
     )
-    await serve(app, host, port)
+    await serve(app, host, port, stop=stop, handle_signals=handle_signals)
 
 
 def run(args: argparse.Namespace) -> int:

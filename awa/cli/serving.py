@@ -10,9 +10,17 @@ from typing import Any
 import anyio
 
 
-async def serve(app: Any, host: str, port: int, *, stop: anyio.Event | None = None) -> None:
+async def serve(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    stop: anyio.Event | None = None,
+    handle_signals: bool = True,
+) -> None:
     """Serve ``app`` on ``host:port`` until a signal arrives or ``stop`` is set
-    (in the current backend)."""
+    (in the current backend). ``handle_signals=False`` leaves SIGINT/SIGTERM
+    to the caller, who sets ``stop``."""
     from hypercorn.config import Config
 
     config = Config()
@@ -38,6 +46,7 @@ async def serve(app: Any, host: str, port: int, *, stop: anyio.Event | None = No
         "hypercorn.trio" if library == "trio" else "hypercorn.asyncio"
     )
     async with anyio.create_task_group() as tg:
-        tg.start_soon(wait_for_signal)
+        if handle_signals:
+            tg.start_soon(wait_for_signal)
         await hypercorn.serve(app, config, shutdown_trigger=stop.wait)
         tg.cancel_scope.cancel()
