@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from typing import Any
 
 import anyio
@@ -60,7 +61,23 @@ def ui_settings(args: argparse.Namespace) -> tuple[str, int, str | None]:
             " 127.0.0.1 and put a reverse proxy with authentication in front.",
             field="token",
         )
+    check_port_free(args.host, args.port)
     return args.host, args.port, token
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A clear error now rather than a traceback from the server later."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="port"
+            ) from None
 
 
 async def serve_ui(

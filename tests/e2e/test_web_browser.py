@@ -238,10 +238,15 @@ def test_retry_a_failed_job(
     assert job.attempt == 0
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_pause_a_queue(
-    page: Any, serve: Callable[..., Server], seeded: dict[str, Any], sync_client: awa.Client
+    page: Any,
+    serve: Callable[..., Server],
+    seeded: dict[str, Any],
+    sync_client: awa.Client,
+    backend: str,
 ) -> None:
-    server = serve("serve")
+    server = serve("serve", "--backend", backend)
     page.goto(server.url + "/queues")
     row = page.locator("tr[data-queue=reports]")
     assert row.locator(".badge").inner_text() == "active"
@@ -249,7 +254,7 @@ def test_pause_a_queue(
     page.wait_for_load_state()
     row = page.locator("tr[data-queue=reports]")
     assert row.locator(".badge").inner_text() == "paused"
-    shot(page, "queue-paused")
+    shot(page, f"queue-paused-{backend}")
     assert {s.queue: s.paused for s in sync_client.queue_stats()}["reports"] is True
     row.get_by_role("button", name="Resume").click()
     page.wait_for_load_state()

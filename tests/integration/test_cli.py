@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -203,6 +204,16 @@ def test_serve_refuses_unsafe_settings(capsys, database_url, monkeypatch) -> Non
     code, _, err = awa_cli(capsys, database_url, "serve", "--token", "short")
     assert code == 2
     assert "16 characters" in err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code, _, err = awa_cli(capsys, database_url, "serve", "--port", port)
+        assert code == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in err
+        code, _, err = awa_cli(capsys, database_url, "demo", "--port", port)
+        assert code == 2
+        assert "cannot listen" in err
     code, _, err = awa_cli(capsys, database_url, "serve", "--port", "70000")
     assert code == 2
     assert "--port" in err
