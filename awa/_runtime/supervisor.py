@@ -28,6 +28,7 @@ from awa._runtime.cancel_watcher import CancelWatcher
 from awa._runtime.completion import Completer
 from awa._runtime.db import Db
 from awa._runtime.dispatcher import Dispatcher
+from awa._runtime.health_http import HealthServer
 from awa._runtime.heartbeat import Heartbeater
 from awa._runtime.hooks import HookRunner
 from awa._runtime.job_runner import JobRunner
@@ -202,6 +203,16 @@ class Runtime:
         self.reporter = Reporter(
             self.db, self.instance_id, interval=config.snapshot_interval, snapshot=self.snapshot
         )
+        self.health_server = (
+            HealthServer(
+                host=config.health_host,
+                port=config.health_port,
+                health=self.health,
+                state=lambda: self.state,
+            )
+            if config.health_port is not None
+            else None
+        )
         self.dispatchers: dict[str, Dispatcher] = {}
         self.state = "new"
         self.started = anyio.Event()
@@ -269,6 +280,8 @@ class Runtime:
         completer is flushed; heartbeats end with the services.
         """
         async with anyio.create_task_group() as services:
+            if self.health_server is not None:  # first up, last down
+                await services.start(self.health_server.run)
             watcher = None
             if self.listener is not None:
                 await services.start(self.listener.run)
