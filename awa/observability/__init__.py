@@ -60,7 +60,7 @@ def _instruments() -> tuple[Metrics, Tracing]:
         meter = metrics.get_meter(METER_NAME, __version__, _state.meter_provider)
         tracer = trace.get_tracer(TRACER_NAME, __version__, _state.tracer_provider)
         _state.metrics = Metrics(meter)
-        _state.tracing = Tracing(tracer)
+        _state.tracing = Tracing(tracer, _state.tracer_provider)
     return _state.metrics, _state.tracing
 
 

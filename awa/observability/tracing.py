@@ -12,13 +12,23 @@ a day does not stretch the producer's trace.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import (
+    Link,
+    NoOpTracerProvider,
+    ProxyTracerProvider,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    TracerProvider,
+)
 
 from awa._model.instrumentation import TRACE_PREFIX
 from awa._model.job import Job
@@ -70,12 +80,32 @@ class JobSpan:
             )
 
 
+class _NoSpan:
+    def outcome(self, outcome: Outcome | None, error: BaseException | None) -> None:
+        pass
+
+
+_NO_SPAN = _NoSpan()
+_NOTHING: nullcontext[_NoSpan] = nullcontext(_NO_SPAN)
+
+
 class Tracing:
-    def __init__(self, tracer: Tracer) -> None:
+    def __init__(self, tracer: Tracer, provider: TracerProvider | None) -> None:
         self.tracer = tracer
+        self.provider = provider
+
+    def recording(self) -> bool:
+        """False while spans would go nowhere (no SDK installed), to skip their cost."""
+        provider = trace.get_tracer_provider() if self.provider is None else self.provider
+        return not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider)
+
+    def job_span(self, job: Job, queue: str) -> AbstractContextManager[JobSpan | _NoSpan]:
+        if not self.recording():
+            return _NOTHING
+        return self._job_span(job, queue)
 
     @contextmanager
-    def job_span(self, job: Job, queue: str) -> Iterator[JobSpan]:
+    def _job_span(self, job: Job, queue: str) -> Iterator[JobSpan]:
         parent = producer_context(job.metadata)
         producer = trace.get_current_span(parent).get_span_context()
         links: list[Link] = []
@@ -92,9 +122,7 @@ class Tracing:
             "messaging.operation.name": "process",
             "messaging.message.id": str(job.id),
             n.KIND: job.kind,
-            n.QUEUE: queue,
             "awa.job.attempt": job.attempt,
-            "awa.job.max_attempts": job.max_attempts,
         }
         with self.tracer.start_as_current_span(
             f"job.execute {job.kind}",

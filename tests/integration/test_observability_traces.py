@@ -89,9 +89,7 @@ async def test_worker_span_is_a_child_of_the_producer_span(
             "messaging.operation.name": "process",
             "messaging.message.id": str(job_id),
             "awa.job.kind": "trace",
-            "awa.job.queue": "traced",
             "awa.job.attempt": 1,
-            "awa.job.max_attempts": 25,
             "awa.job.outcome": "completed",
         }
     # Spans the handlers make nest under the job's span, in a task or a thread.

@@ -197,3 +197,17 @@ def test_configure_refuses_a_non_bool() -> None:
 def test_bad_observability_options_are_refused(option: str, value: object) -> None:
     with pytest.raises(awa.ConfigError, match=option):
         parse_runtime(["q"], {option: value})
+
+
+def test_spans_are_skipped_while_they_would_go_nowhere() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from awa.observability.tracing import Tracing
+
+    sdk = TracerProvider()
+    assert Tracing(sdk.get_tracer("t"), sdk).recording()
+    assert not Tracing(trace.NoOpTracer(), trace.NoOpTracerProvider()).recording()
+    # The global provider, never set by these tests: the API's proxy, no SDK.
+    assert not Tracing(trace.get_tracer("t"), None).recording()
+    sdk.shutdown()
