@@ -9,7 +9,9 @@ Each run drains ``--jobs`` no-op jobs (inserted beforehand, inside a span in
 the SDK mode so every job carries a traceparent) from a fresh database on the
 server of ``$DATABASE_URL``. Modes alternate run by run, so drift on a shared
 machine hits them alike; the median of each mode is compared with "off".
-One JSON line per run, then one summary line.
+Throughput (wall clock) is noisy on a shared machine; this process's CPU
+time per job is the steadier measure of what telemetry adds. One JSON line
+per run, then one summary line.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ class Noop:
     n: int
 
 
-async def drain(url: str, jobs: int, workers: int, mode: str) -> float:
-    """Seconds from start() until the last handler ran."""
+async def drain(url: str, jobs: int, workers: int, mode: str) -> tuple[float, float]:
+    """Seconds from start() until the last handler ran: wall clock, and this
+    process's CPU time (all threads: the SDK's exporter thread counts too)."""
     tracer_provider: Any = None
     meter_provider: Any = None
     if mode in ("metrics", "sdk"):
@@ -74,9 +77,11 @@ async def drain(url: str, jobs: int, workers: int, mode: str) -> float:
             else:
                 await client.insert_many([Noop(i) for i in range(jobs)])
             started = time.perf_counter()
+            cpu = time.process_time()
             client.start([("default", workers)], telemetry=mode != "off")
             await done.wait()
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
             await client.shutdown()
     finally:
         observability.configure()
@@ -84,7 +89,7 @@ async def drain(url: str, jobs: int, workers: int, mode: str) -> float:
             meter_provider.shutdown()
         if mode == "sdk":
             tracer_provider.shutdown()
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -96,25 +101,29 @@ def main() -> None:
     options = parser.parse_args()
     admin_url = os.environ["DATABASE_URL"]
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpus: dict[str, list[float]] = {mode: [] for mode in MODES}
     for repeat in range(options.repeats):
         for mode in MODES:
             name, url = fresh_database(admin_url)
             try:
-                elapsed = anyio.run(
+                elapsed, cpu = anyio.run(
                     drain, url, options.jobs, options.workers, mode, backend=options.backend
                 )
             finally:
                 drop_database(admin_url, name)
             rate = options.jobs / elapsed
             rates[mode].append(rate)
+            cpus[mode].append(cpu / options.jobs * 1e6)
             line = {
                 "run": repeat,
                 "mode": mode,
                 "backend": options.backend,
                 "jobs_per_s": round(rate),
+                "cpu_us_per_job": round(cpus[mode][-1], 1),
             }
             print(json.dumps(line), flush=True)
     off = statistics.median(rates["off"])
+    off_cpu = statistics.median(cpus["off"])
     summary: dict[str, object] = {
         "scenario": "otel_overhead",
         "backend": options.backend,
@@ -124,9 +133,12 @@ def main() -> None:
     }
     for mode in MODES:
         median = statistics.median(rates[mode])
+        cpu = statistics.median(cpus[mode])
         summary[f"{mode}_jobs_per_s"] = round(median)
+        summary[f"{mode}_cpu_us_per_job"] = round(cpu, 1)
         if mode != "off":
-            summary[f"{mode}_overhead_pct"] = round((off / median - 1) * 100, 1)
+            summary[f"{mode}_wall_overhead_pct"] = round((off / median - 1) * 100, 1)
+            summary[f"{mode}_cpu_overhead_pct"] = round((cpu / off_cpu - 1) * 100, 1)
     print(json.dumps(summary), flush=True)
 
 
