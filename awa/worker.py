@@ -25,6 +25,7 @@ import anyio
 import anyio.from_thread
 from anyio.abc import TaskGroup
 
+from awa import observability
 from awa._db.listener import Listener, ListenerConfig
 from awa._db.pool import AsyncPool, PoolConfig
 from awa._db.waiting import SyncFinishedHub
@@ -204,6 +205,7 @@ class AsyncWorkerMixin(_Registration):
             registry=self._registry,
             config=config,
             signals=self._signals,
+            telemetry=observability.runtime_telemetry(config),
         )
         self._runtime = runtime
         self._runtime_error = None
@@ -289,6 +291,7 @@ class AsyncWorkerMixin(_Registration):
             registry=self._registry,
             config=config,
             signals=self._signals,
+            telemetry=observability.runtime_telemetry(config),
         )
         self._runtime = runtime
         try:
@@ -473,6 +476,7 @@ class WorkerMixin(_Registration):
             registry=self._registry,
             config=config,
             signals=self._signals,
+            telemetry=observability.runtime_telemetry(config),
         )
         self._runtime = runtime
         try:

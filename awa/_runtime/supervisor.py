@@ -28,6 +28,7 @@ from awa._runtime.cancel_watcher import CancelWatcher
 from awa._runtime.completion import Completer
 from awa._runtime.db import Db
 from awa._runtime.dispatcher import Dispatcher
+from awa._runtime.health_http import HealthServer
 from awa._runtime.heartbeat import Heartbeater
 from awa._runtime.hooks import HookRunner
 from awa._runtime.job_runner import JobRunner
@@ -38,6 +39,7 @@ from awa._runtime.maintenance.aging import AgingConfig, PriorityAger
 from awa._runtime.maintenance.cleaner import Cleaner, CleanerConfig
 from awa._runtime.maintenance.cron import CronConfig, CronScheduler, CronSync
 from awa._runtime.maintenance.depth import DepthMonitor
+from awa._runtime.maintenance.gauges import QueueGauges
 from awa._runtime.maintenance.promoter import Promoter, PromoterConfig
 from awa._runtime.maintenance.rescuer import Rescuer, RescuerConfig
 from awa._runtime.permits import FixedPermits, Permits, WeightedAllocator, WeightedPermits
@@ -45,6 +47,7 @@ from awa._runtime.rate_limit import FleetBucket, TokenBucket
 from awa._runtime.reporter import Reporter
 from awa._runtime.signals import Signals
 from awa._runtime.spec_trace import SpecTrace
+from awa._runtime.telemetry import RuntimeTelemetry
 from awa._sql import Q
 from awa.errors import AwaError
 
@@ -64,8 +67,10 @@ class Runtime:
         registry: Registry,
         config: RuntimeConfig,
         signals: Signals | None = None,
+        telemetry: RuntimeTelemetry | None = None,
     ) -> None:
         self.config = config
+        self.telemetry = telemetry
         self.registry = registry
         self.pool = pool
         self.instance_id = uuid.uuid4()
@@ -109,6 +114,7 @@ class Runtime:
             thread_limiter=anyio.CapacityLimiter(
                 config.global_max_workers or sum(q.max_workers for q in config.queues)
             ),
+            telemetry=telemetry,
         )
         self.promoter = Promoter(
             self.db,
@@ -171,26 +177,41 @@ class Runtime:
             config.queues,
             signals=self.signals,
         )
+        leader_services = [
+            self.promoter.run,
+            self.rescuer.run,
+            self.cleaner.run,
+            self.ager.run,
+            self.cron.run,
+            self.depth.run,
+        ]
+        gauge_interval = None if telemetry is None else telemetry.gauge_interval
+        if gauge_interval is not None:
+            gauges = QueueGauges(self.db, interval=gauge_interval, signals=self.signals)
+            leader_services.append(gauges.run)
         self.leader = Leader(
             LeaderConfig(
                 conninfo=conninfo,
                 election_interval=config.leader_election_interval,
                 check_interval=config.leader_check_interval,
             ),
-            [
-                self.promoter.run,
-                self.rescuer.run,
-                self.cleaner.run,
-                self.ager.run,
-                self.cron.run,
-                self.depth.run,
-            ],
+            leader_services,
             signals=self.signals,
             trace=self.trace,
             worker=self.worker,
         )
         self.reporter = Reporter(
             self.db, self.instance_id, interval=config.snapshot_interval, snapshot=self.snapshot
+        )
+        self.health_server = (
+            HealthServer(
+                host=config.health_host,
+                port=config.health_port,
+                health=self.health,
+                state=lambda: self.state,
+            )
+            if config.health_port is not None
+            else None
         )
         self.dispatchers: dict[str, Dispatcher] = {}
         self.state = "new"
@@ -235,6 +256,7 @@ class Runtime:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run until ``request_stop()`` (graceful) or cancellation (forced)."""
         self._stop = anyio.Event()
+        detach = None if self.telemetry is None else self.telemetry.attach(self)
         try:
             with anyio.CancelScope() as self._run_scope:
                 if self.state == "stopped":
@@ -246,6 +268,8 @@ class Runtime:
                 await self._run(task_status)
         finally:
             self.state = "stopped"
+            if detach is not None:
+                detach()
             self.finished.set()
 
     async def _run(self, task_status: TaskStatus[None]) -> None:
@@ -256,6 +280,8 @@ class Runtime:
         completer is flushed; heartbeats end with the services.
         """
         async with anyio.create_task_group() as services:
+            if self.health_server is not None:  # first up, last down
+                await services.start(self.health_server.run)
             watcher = None
             if self.listener is not None:
                 await services.start(self.listener.run)
