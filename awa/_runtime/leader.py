@@ -4,7 +4,10 @@ The holder runs the maintenance services in a task group and checks that
 its lock connection is alive every ``check_interval``; when the check fails
 the services are cancelled and election starts over. Losing the connection
 releases the lock in the database, so another process takes over within its
-election interval. Maintenance statements are each atomic and idempotent, so
+election interval. A paused leader (SIGSTOP, a frozen VM) keeps its socket
+open, so the lock session also carries ``idle_session_timeout`` (PostgreSQL
+14+): the server ends it once the leader stops pinging, and the lock goes
+with it. Maintenance statements are each atomic and idempotent, so
 two processes briefly both believing they lead is harmless.
 """
 
@@ -80,8 +83,16 @@ class Leader:
         finally:
             self.alive = False
 
+    @property
+    def idle_timeout(self) -> float:
+        """How long the lock session may sit idle before the server ends it:
+        three of the longest pauses a live campaign or term makes, plus the
+        check timeout."""
+        c = self.config
+        return 3 * max(c.check_interval, c.election_interval) + c.check_timeout
+
     async def _connect(self) -> AnyioConnection:
-        return await open_connection(
+        conn = await open_connection(
             self.config.conninfo,
             timeout=self.config.connect_timeout,
             application_name="awa-leader",
@@ -90,6 +101,14 @@ class Leader:
             keepalives_interval=5,
             keepalives_count=3,
         )
+        if conn.info.server_version >= 140000:
+            try:
+                await AsyncExecutor(conn).one(
+                    Q["leader_idle_timeout"], {"timeout": f"{round(self.idle_timeout * 1000)}ms"}
+                )
+            except AwaError as exc:
+                logger.warning("could not set idle_session_timeout on the lock session: %s", exc)
+        return conn
 
     async def _campaign(self) -> None:
         """Hold a dedicated connection, win the lock, lead; unlock on the way out.

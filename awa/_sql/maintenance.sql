@@ -5,6 +5,13 @@
 -- Key 0x4157415f4d41494e = "AWA_MAIN".
 SELECT pg_try_advisory_lock(4708303813012965710) AS acquired;
 
+-- name: leader_idle_timeout :one
+-- Have the server end this session if it stays idle past timeout (a
+-- duration such as '95s'): a leader that is paused (SIGSTOP, a VM freeze, a
+-- stuck event loop) stops pinging, and its lock must not outlive it.
+-- PostgreSQL 14+ (idle_session_timeout); older servers refuse the name.
+SELECT set_config('idle_session_timeout', %(timeout)s, false) AS value;
+
 -- name: leader_unlock :one
 SELECT pg_advisory_unlock(4708303813012965710) AS released;
 
