@@ -164,6 +164,7 @@ class _Registration:
 class AsyncWorkerMixin(_Registration):
     _pool: AsyncPool
     database_url: str
+    pgbouncer: bool
 
     def _init_worker_state(self) -> None:
         super()._init_worker_state()
@@ -204,6 +205,7 @@ class AsyncWorkerMixin(_Registration):
             registry=self._registry,
             config=config,
             signals=self._signals,
+            pgbouncer=self.pgbouncer,
         )
         self._runtime = runtime
         self._runtime_error = None
@@ -289,6 +291,7 @@ class AsyncWorkerMixin(_Registration):
             registry=self._registry,
             config=config,
             signals=self._signals,
+            pgbouncer=self.pgbouncer,
         )
         self._runtime = runtime
         try:
@@ -426,6 +429,7 @@ class WorkerMixin(_Registration):
     """The sync ``Client``'s workers: the async runtime on a background event loop."""
 
     database_url: str
+    pgbouncer: bool
 
     def _init_worker_state(self) -> None:
         super()._init_worker_state()
@@ -465,7 +469,11 @@ class WorkerMixin(_Registration):
 
     async def _main(self, config: RuntimeConfig, *, task_status: Any) -> None:
         pool = AsyncPool(
-            PoolConfig(conninfo=self.database_url, max_size=max(4, len(config.queues) + 4))
+            PoolConfig(
+                conninfo=self.database_url,
+                max_size=max(4, len(config.queues) + 4),
+                prepare=not self.pgbouncer,
+            )
         )
         runtime = Runtime(
             conninfo=self.database_url,
@@ -473,6 +481,7 @@ class WorkerMixin(_Registration):
             registry=self._registry,
             config=config,
             signals=self._signals,
+            pgbouncer=self.pgbouncer,
         )
         self._runtime = runtime
         try:

@@ -42,6 +42,8 @@ class LeaderConfig:
     check_interval: float = 30.0
     check_timeout: float = 5.0
     connect_timeout: float = 10.0
+    # Hold the lock in a transaction, not the session (PgBouncer in transaction mode).
+    transaction_lock: bool = False
 
 
 class Leader:
@@ -100,8 +102,9 @@ class Leader:
             keepalives_idle=10,
             keepalives_interval=5,
             keepalives_count=3,
+            prepare_threshold=None if self.config.transaction_lock else 5,
         )
-        if conn.info.server_version >= 140000:
+        if not self.config.transaction_lock and conn.info.server_version >= 140000:
             try:
                 await AsyncExecutor(conn).one(
                     Q["leader_idle_timeout"], {"timeout": f"{round(self.idle_timeout * 1000)}ms"}
@@ -121,8 +124,7 @@ class Leader:
         held = False
         try:
             while not held:
-                row = await executor.one(Q["leader_try_lock"])
-                held = bool(row and row["acquired"])
+                held = await self._try_lock(executor)
                 if not held:
                     await anyio.sleep(self.config.election_interval)
             await self._lead(executor)
@@ -131,11 +133,30 @@ class Leader:
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.config.check_timeout):
                 if held and not conn.closed:
                     try:
-                        await executor.one(Q["leader_unlock"])
+                        await self._unlock(executor)
                         self.trace.emit("ReleaseLeadership", worker=self.worker)
                     except AwaError as exc:
                         logger.debug("unlock failed (the lock goes with the connection): %s", exc)
                 await conn.close()
+
+    async def _try_lock(self, executor: AsyncExecutor) -> bool:
+        if not self.config.transaction_lock:
+            row = await executor.one(Q["leader_try_lock"])
+            return bool(row and row["acquired"])
+        await executor.exec_begin()
+        timeout = f"{round(self.idle_timeout * 1000)}ms"
+        await executor.one(Q["leader_xact_idle_timeout"], {"timeout": timeout})
+        row = await executor.one(Q["leader_try_xact_lock"])
+        if row and row["acquired"]:
+            return True
+        await executor.exec_rollback()
+        return False
+
+    async def _unlock(self, executor: AsyncExecutor) -> None:
+        if self.config.transaction_lock:
+            await executor.exec_rollback()
+        else:
+            await executor.one(Q["leader_unlock"])
 
     async def _lead(self, executor: AsyncExecutor) -> None:
         """Run the maintenance services while the lock connection is alive.
