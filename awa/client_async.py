@@ -54,7 +54,7 @@ from awa._model.stats import (
 from awa._model.unique import UniqueOpts, unique_key
 from awa._runtime.spec_trace import default_trace
 from awa._sql import LATEST_VERSION
-from awa.errors import JobNotFound, ValidationError
+from awa.errors import ConfigError, JobNotFound, ValidationError
 from awa.worker import AsyncWorkerMixin
 
 __all__ = ("AsyncClient",)
@@ -118,6 +118,11 @@ class AsyncClient(AsyncWorkerMixin):
         connect_timeout: seconds opening one connection may take.
         max_args_bytes: largest args JSON accepted by ``insert``.
         max_metadata_bytes: largest metadata JSON accepted by ``insert``.
+        pgbouncer: the URL points at PgBouncer in transaction mode: no
+            server-side prepared statements, and workers hold the leader
+            lock inside a transaction (see docs/deployment.md#pgbouncer).
+            LISTEN/NOTIFY is checked at start either way; when it does not
+            deliver, workers warn and poll.
     """
 
     def __init__(
@@ -129,7 +134,11 @@ class AsyncClient(AsyncWorkerMixin):
         connect_timeout: float = 10.0,
         max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES,
         max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
+        pgbouncer: bool = False,
     ) -> None:
+        if not isinstance(pgbouncer, bool):
+            raise ConfigError("pgbouncer: expected a bool", field="pgbouncer")
+        self.pgbouncer = pgbouncer
         self.database_url = resolve_database_url(database_url, os.environ)
         self.limits = PayloadLimits(
             max_args_bytes=max_args_bytes, max_metadata_bytes=max_metadata_bytes
@@ -140,6 +149,7 @@ class AsyncClient(AsyncWorkerMixin):
                 max_size=max_connections,
                 acquire_timeout=acquire_timeout,
                 connect_timeout=connect_timeout,
+                prepare=not pgbouncer,
             )
         )
         self._schema_checked = False
