@@ -13,7 +13,7 @@
 (* Each logged event must be matched by one step of AwaCore's Next with    *)
 (* the same action and parameters (job, worker, lease token; the new       *)
 (* lease and attempt of a claim; the state a rescue chose).  Between two   *)
-(* events any number of steps the runtime does not log may happen: a      *)
+(* events steps the runtime does not log may happen (see Hidden): a        *)
 (* client inserts a job, a heartbeat goes stale, a process dies.  A        *)
 (* "Promote" line says how many jobs one promoter pass moved; the          *)
 (* converter writes one event per job, matched by Promote(j) of any j.     *)
@@ -69,10 +69,20 @@ Logged(e) ==
             /\ AdminRetry(e.job)
 
 \* Steps nobody logs: a client inserts, time makes a heartbeat stale, a
-\* process is killed (a killed process's name never appears again).
+\* process is killed (a killed process's name never appears again).  They
+\* happen only where the next event needs them: a job's insert just before
+\* its first line (or a promotion), a missed heartbeat just before its
+\* rescue.  This loses no behaviour: Insert(j) and HeartbeatMissed(j) touch
+\* only j's row, and nothing but those events reads what they change, so
+\* any interleaving that explains a trace can be reordered into this one.
+\* It keeps the number of states linear in the length of the trace.
+NextEvent == Trace[consumed + 1]
+
 Hidden ==
+    /\ consumed < Len(Trace)
     /\ consumed' = consumed
-    /\ \/ \E j \in Jobs : Insert(j) \/ HeartbeatMissed(j)
+    /\ \/ \E j \in Jobs : NextEvent.job \in {j, "none"} /\ Insert(j)
+       \/ NextEvent.action = "RescueStale" /\ HeartbeatMissed(NextEvent.job)
        \/ \E w \in Workers : Crash(w)
 
 TraceInit == Init /\ consumed = 0

@@ -4,9 +4,10 @@ Each scenario runs ``awa worker`` processes with ``$AWA_SPEC_TRACE`` set (and
 the test's own admin calls too), then ``tools/trace_check.py`` turns the
 NDJSON trace into a TLA+ module and TLC confirms that it is a behaviour of
 ``spec/core/AwaCore.tla`` (``spec/trace/TraceAwaCore.tla``). Scenarios: a
-normal run, a retry, SIGKILL and rescue, shutdown with hand-back, admin
-cancel. Corrupted traces (a completion with a stale lease, a claim left out)
-must be rejected.
+normal run, a retry, snooze/fail/handler cancel, SIGKILL and rescue, a
+paused (SIGSTOP) worker finishing late, shutdown with hand-back, admin
+cancel. Corrupted traces (a completion with a stale lease, a claim left out,
+two steps swapped, a late write accepted) must be rejected.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import psycopg
 import pytest
 
 import awa
-from tests.trace.app import Flaky, Ok, Stuck
+from tests.trace.app import Flaky, Ok, Outcomes, Sleepy, Stuck
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow, pytest.mark.tlc, pytest.mark.timeout(300)]
 
@@ -176,13 +177,14 @@ def actions(trace: list[dict[str, Any]]) -> list[str]:
 def test_normal_run(database_url: str, workers, notices: Notices, trace_file: Path) -> None:
     worker = workers("--queue", "trace:4", *FAST)
     with awa.Client(database_url) as client:
-        ids = client.insert_many([Ok(i) for i in range(3)], queue="trace", max_attempts=3).ids
+        ids = client.insert_many([Ok(i) for i in range(20)], queue="trace", max_attempts=3).ids
     for job_id in ids:
         notices.wait(f"completed {job_id}")
     assert worker.stop() == 0
     trace = events(trace_file)
-    assert sorted(actions(trace)) == ["Claim"] * 3 + ["Complete"] * 3
-    assert_accepted(trace, list(ids))
+    assert sorted(actions(trace)) == ["Claim"] * 20 + ["Complete"] * 20
+    verdict = assert_accepted(trace, list(ids))
+    assert verdict.distinct_states < 50 * len(trace)  # hidden steps are placed, not interleaved
 
 
 def test_retry(database_url: str, workers, notices: Notices, trace_file: Path) -> None:
@@ -194,6 +196,27 @@ def test_retry(database_url: str, workers, notices: Notices, trace_file: Path) -
     trace = events(trace_file)
     assert actions(trace) == ["Claim", "Retry", "Promote", "Claim", "Complete"]
     assert_accepted(trace, [job.id])
+
+
+def test_snooze_fail_and_handler_cancel(
+    database_url: str, workers, notices: Notices, trace_file: Path
+) -> None:
+    worker = workers("--queue", "trace:4", *FAST)
+    with awa.Client(database_url) as client:
+        snoozed, failed, cancelled = (
+            client.insert(Outcomes(then), queue="trace", max_attempts=3).id
+            for then in ("snooze", "fail", "cancel")
+        )
+    notices.wait(f"completed {snoozed}")
+    notices.wait(f"failed {failed}")
+    notices.wait(f"cancelled {cancelled}")
+    assert worker.stop() == 0
+    trace = events(trace_file)
+    by_job = {j: [e["action"] for e in trace if e.get("job") == j] for j in (snoozed, failed)}
+    assert by_job[snoozed] == ["Claim", "Snooze", "Claim", "Complete"]
+    assert by_job[failed] == ["Claim", "Fail"]
+    assert [e["action"] for e in trace if e.get("job") == cancelled] == ["Claim", "HandlerCancel"]
+    assert_accepted(trace, [snoozed, failed, cancelled])
 
 
 def test_sigkill_and_rescue(database_url: str, workers, notices: Notices, trace_file: Path) -> None:
@@ -209,6 +232,39 @@ def test_sigkill_and_rescue(database_url: str, workers, notices: Notices, trace_
     trace = events(trace_file)
     assert actions(trace) == ["Claim", "RescueStale", "Promote", "Claim", "Complete"]
     assert_accepted(trace, [job.id], crashes=1)
+
+
+def test_paused_process_finishes_late(
+    database_url: str, workers, notices: Notices, trace_file: Path
+) -> None:
+    """SIGSTOP: the job is rescued and run elsewhere while its first worker is
+    paused; resumed, that worker's heartbeat or completion must miss."""
+    workers("--queue", "trace:1", *FAST)  # first, so it leads (rescues, promotes)
+    paused = workers("--queue", "pause:2", *FAST)
+    with awa.Client(database_url) as client:
+        job = client.insert(Sleepy(1), queue="pause", max_attempts=3)
+    notices.wait(f"started {job.id}")
+    paused.proc.send_signal(signal.SIGSTOP)
+    try:
+        workers("--queue", "pause:2", *FAST)
+        notices.wait(f"completed {job.id}")
+    finally:
+        paused.proc.send_signal(signal.SIGCONT)
+    assert paused.stop() == 0, "".join(paused.lines)
+    trace = events(trace_file)
+    first = next(e["worker"] for e in trace if e["action"] == "Claim")
+    late = [e["action"] for e in trace if e.get("worker") == first]
+    assert late[0] == "Claim"
+    assert {"LeaseLost", "FinalizeRejected"} & set(late[1:]), late
+    assert "Complete" not in late
+    assert actions(trace)[:5] == ["Claim", "RescueStale", "Promote", "Claim", "Complete"]
+    assert_accepted(trace, [job.id])
+    # Had the paused worker's late completion been accepted, the trace would
+    # say Complete where it says LeaseLost/FinalizeRejected: TLC must refuse it.
+    miss = max(i for i, e in enumerate(trace) if e["action"] in ("LeaseLost", "FinalizeRejected"))
+    accepted_late = [dict(e) for e in trace]
+    accepted_late[miss]["action"] = "Complete"
+    assert not checker.check(accepted_late, jobs=[job.id]).accepted
 
 
 def test_shutdown_hands_back(
