@@ -39,7 +39,7 @@ async def test_search(client: awa.AsyncClient) -> None:
     assert [j.id for j in await client.list_jobs(search="REPORT")] == [tagged.id]
     assert len(await client.list_jobs(search="   ")) == 2  # blank: no filter
     assert [j.id for j in await client.list_jobs(search="example", kind="report")] == []
-    for bad in ("x" * 201, 5):
+    for bad in ("x" * 201, 5, "a\x00b"):
         with pytest.raises(ValidationError):
             await client.list_jobs(search=bad)  # type: ignore[arg-type]
 
