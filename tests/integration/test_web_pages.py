@@ -120,6 +120,13 @@ async def test_bad_input_on_pages(web: Web, client: awa.AsyncClient, db) -> None
     assert refused.headers["content-type"].startswith("text/html")
 
 
+async def test_auto_refresh(web: Web) -> None:
+    assert 'http-equiv="refresh"' not in text(await web.http.get("/"))
+    assert '<meta http-equiv="refresh" content="5">' in text(await web.http.get("/?refresh=5"))
+    for ignored in ("1", "abc", "99999", "-5"):
+        assert 'http-equiv="refresh"' not in text(await web.http.get(f"/?refresh={ignored}"))
+
+
 async def test_security_headers(web: Web) -> None:
     response = await web.http.get("/")
     headers: Any = response.headers
