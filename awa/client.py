@@ -54,8 +54,9 @@ from awa._model.stats import (
     queue_stat_from_row,
 )
 from awa._model.unique import UniqueOpts, unique_key
+from awa._runtime.spec_trace import default_trace
 from awa._sql import LATEST_VERSION
-from awa.errors import JobNotFound, ValidationError
+from awa.errors import ConfigError, JobNotFound, ValidationError
 from awa.worker import WorkerMixin
 
 __all__ = ("Client",)
@@ -115,6 +116,11 @@ class Client(WorkerMixin):
         connect_timeout: seconds opening one connection may take.
         max_args_bytes: largest args JSON accepted by ``insert``.
         max_metadata_bytes: largest metadata JSON accepted by ``insert``.
+        pgbouncer: the URL points at PgBouncer in transaction mode: no
+            server-side prepared statements, and workers hold the leader
+            lock inside a transaction (see docs/deployment.md#pgbouncer).
+            LISTEN/NOTIFY is checked at start either way; when it does not
+            deliver, workers warn and poll.
     """
 
     def __init__(
@@ -126,7 +132,11 @@ class Client(WorkerMixin):
         connect_timeout: float = 10.0,
         max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES,
         max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
+        pgbouncer: bool = False,
     ) -> None:
+        if not isinstance(pgbouncer, bool):
+            raise ConfigError("pgbouncer: expected a bool", field="pgbouncer")
+        self.pgbouncer = pgbouncer
         self.database_url = resolve_database_url(database_url, os.environ)
         self.limits = PayloadLimits(
             max_args_bytes=max_args_bytes, max_metadata_bytes=max_metadata_bytes
@@ -137,6 +147,7 @@ class Client(WorkerMixin):
                 max_size=max_connections,
                 acquire_timeout=acquire_timeout,
                 connect_timeout=connect_timeout,
+                prepare=not pgbouncer,
             )
         )
         self._schema_checked = False
@@ -355,8 +366,13 @@ class Client(WorkerMixin):
         ``InvalidStateError`` for a running or completed job.
         """
         job_id = _check_job_id(job_id)
+        trace = default_trace()
         with self._executor() as executor:
-            return executor.job_retry(job_id)
+            before = executor.job_get(job_id) if trace.enabled else None
+            job = executor.job_retry(job_id)
+        if before is not None and before.state is not JobState.AVAILABLE:
+            trace.emit("AdminRetry", job=job.id, lease=job.run_lease, state=before.state.value)
+        return job
 
     def cancel(self, job_id: int, *, reason: str = "cancelled by admin") -> Job:
         """Cancel a job that has not finished.
@@ -368,8 +384,13 @@ class Client(WorkerMixin):
         """
         job_id = _check_job_id(job_id)
         check_text(reason, "reason")
+        trace = default_trace()
         with self._executor() as executor:
-            return executor.job_cancel(job_id, reason)
+            before = executor.job_get(job_id) if trace.enabled else None
+            job = executor.job_cancel(job_id, reason)
+        if before is not None and before.state is not JobState.CANCELLED:
+            trace.emit("AdminCancel", job=job.id, lease=job.run_lease, state=before.state.value)
+        return job
 
     def cancel_by_unique_key(
         self,

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from awa._db.connection import AnyioConnection
 from awa._db.errors import translating
+from awa._model import instrumentation
 from awa._model.callbacks import ResolveResult, decide
 from awa._model.cron import CronJobInfo, PeriodicJob, cron_info_from_row, periodic_params
 from awa._model.insert import InsertManyResult, InsertRow, SkippedJob, insert_params
@@ -198,6 +199,7 @@ class AsyncExecutor:
             raise await self._queue_full(row.queue, 1)
         if found["over_depth"]:
             logger.warning("queue %s is over its max_depth (policy: warn)", row.queue)
+        instrumentation.inserted(((row.queue, row.kind),))
         return job_from_row(found)
 
     async def _queue_full(self, queue: str, adding: int) -> QueueFull:
@@ -274,6 +276,9 @@ class AsyncExecutor:
             await self.copy(Q["job_copy_hot_at"], due)
         if deferred:
             await self.copy(Q["job_copy_scheduled"], deferred)
+        instrumentation.inserted(
+            (row.queue, row.kind) for index, row in enumerate(rows) if index not in left_out
+        )
         return InsertManyResult(
             ids=tuple(i for index, i in enumerate(ids) if index not in left_out),
             skipped=tuple(skipped),

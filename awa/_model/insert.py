@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 
 from awa._model.codec import encode_object
+from awa._model.instrumentation import capture_trace, with_trace
 from awa._model.kinds import derive_kind
 from awa._model.states import states_to_mask
 from awa._model.unique import UniqueOpts, parse_unique_opts, period_bucket, unique_key
@@ -234,11 +235,15 @@ def prepare_insert(
     limits: PayloadLimits,
     concurrency_key: str | None = None,
     concurrency_limit: int | None = None,
+    trace: Mapping[str, str] | None = None,
 ) -> InsertRow:
     """Validate everything about one job and build the row to write.
 
+    The caller's trace context (``trace``, or read now when ``None``) goes
+    into the metadata as ``awa:traceparent`` and the like.
     Raises ``ValidationError`` on the first problem found.
     """
+    metadata = with_trace(metadata, capture_trace() if trace is None else trace)
     job_kind = kind_of(args, kind)
     job_queue = check_queue(queue)
     plain_args, args_text = encode_object(args, field="args", max_bytes=limits.max_args_bytes)
@@ -296,6 +301,7 @@ def prepare_many(
     """``prepare_insert`` for each item; ``InsertJob`` items override the defaults."""
     if isinstance(jobs, dict | str | bytes):
         raise ValidationError("jobs: expected a list of args or InsertJob items", field="jobs")
+    trace = capture_trace()  # once for the batch
     rows: list[InsertRow] = []
     for index, item in enumerate(jobs):
         try:
@@ -326,6 +332,7 @@ def prepare_many(
                             if item.concurrency_limit is not None
                             else concurrency_limit
                         ),
+                        trace=trace,
                     )
                 )
             else:
@@ -343,6 +350,7 @@ def prepare_many(
                         limits=limits,
                         concurrency_key=concurrency_key,
                         concurrency_limit=concurrency_limit,
+                        trace=trace,
                     )
                 )
         except ValidationError as ex:

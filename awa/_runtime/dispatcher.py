@@ -11,6 +11,7 @@ always has a slot to run in; what the claim did not use is given back.
 from __future__ import annotations
 
 import logging
+import time
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -179,13 +180,30 @@ class Dispatcher:
         Spec: AwaLeader!Claim
         Spec: AwaCallback!Claim
         """
+        started = time.perf_counter()
         rows = await self.db.many(
             Q["job_claim_many"],
             {"queue": self.queue.name, "limit": limit, "deadline": self.queue.deadline},
         )
+        if self.signals.observed:
+            # Waited: from due (run_at) to claimed, both by the database clock.
+            self.signals.emit(
+                "claim",
+                queue=self.queue.name,
+                count=len(rows),
+                duration=time.perf_counter() - started,
+                waits=[(r["attempted_at"] - r["run_at"]).total_seconds() for r in rows],
+            )
         self.claimed += len(rows)
         for row in rows:
-            self.trace.emit("Claim", job=row["id"], lease=row["run_lease"], worker=self.worker)
+            self.trace.emit(
+                "Claim",
+                job=row["id"],
+                lease=row["run_lease"],
+                worker=self.worker,
+                attempt=row["attempt"],
+                max_attempts=row["max_attempts"],
+            )
         if rows:
             self.signals.emit("claimed", queue=self.queue.name, count=len(rows))
         return [dict(r) for r in rows]

@@ -11,6 +11,7 @@ they lead), then sleeps until the next fire; a schedule change wakes it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -90,13 +91,22 @@ class CronScheduler:
             while True:
                 self._wake = anyio.Event()
                 delay = self.config.max_sleep
+                started = time.perf_counter()
+                ok = True
                 try:
                     result = await self.run_once()
                     if result.next_in is not None:
                         delay = min(delay, result.next_in)
                 except AwaError as exc:
+                    ok = False
                     logger.warning("cron evaluation failed: %s", exc)
                     delay = min(delay, 5.0)
+                self.signals.emit(
+                    "maintenance_pass",
+                    task="cron",
+                    duration=time.perf_counter() - started,
+                    ok=ok,
+                )
                 with anyio.move_on_after(delay):
                     await self._wake.wait()
         finally:

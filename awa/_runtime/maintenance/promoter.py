@@ -8,6 +8,7 @@ early through NOTIFY ``awa:deferred``.
 from __future__ import annotations
 
 import logging
+import time
 
 import anyio
 import attrs
@@ -66,12 +67,21 @@ class Promoter:
             while True:
                 self._wake = anyio.Event()
                 delay = self.config.max_idle
+                started = time.perf_counter()
+                ok = True
                 try:
                     result = await self.run_once()
                     if result.next_due_in is not None:
                         delay = min(delay, result.next_due_in)
                 except AwaError as exc:
+                    ok = False
                     logger.warning("promotion failed: %s", exc)
+                self.signals.emit(
+                    "maintenance_pass",
+                    task="promote",
+                    duration=time.perf_counter() - started,
+                    ok=ok,
+                )
                 await anyio.sleep(self.config.min_interval)
                 with anyio.move_on_after(max(0.0, delay - self.config.min_interval)):
                     await self._wake.wait()
