@@ -379,3 +379,23 @@ async def test_real_hypercorn_server(client: awa.AsyncClient, anyio_backend: str
             assert pause.status_code == 200
         stop.set()
     assert (await client.queue_stats())[0].paused
+
+
+async def test_host_check_defeats_dns_rebinding(client: awa.AsyncClient) -> None:
+    from awa.cli.serve import allowed_hosts
+
+    hosts = allowed_hosts("127.0.0.1", None, ["ops.internal"])
+    app = create_app(client, allowed_hosts=hosts)
+    transport = httpx.ASGITransport(app=app)
+    for base, status in [
+        ("http://localhost:3000", 200),
+        ("http://127.0.0.1:3000", 200),
+        ("http://[::1]:3000", 200),
+        ("http://ops.internal", 200),
+        ("http://attacker.example:3000", 421),
+        ("http://127.0.0.1.attacker.example", 421),
+    ]:
+        async with httpx.AsyncClient(transport=transport, base_url=base) as http:
+            response = await http.get("/api/stats")
+            assert response.status_code == status, base
+    assert allowed_hosts("0.0.0.0", TOKEN, []) is None  # the token guards
