@@ -40,6 +40,8 @@ async def test_every_page_shows_the_data(web: Web, client: awa.AsyncClient, db) 
     assert len(re.findall(r"data-job-id=", jobs)) == 6
     failed = text(await web.http.get("/jobs?state=failed"))
     assert re.findall(r'data-job-id="(\d+)"', failed) == [str(ids["failed"])]
+    assert 'id="retry-all-failed"' in failed
+    assert 'id="retry-all-failed"' not in jobs  # only on the failed list
     searched = text(await web.http.get("/jobs?q=nightly&queue=reports"))
     assert re.findall(r'data-job-id="(\d+)"', searched) == [str(ids["report"])]
 
