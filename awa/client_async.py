@@ -90,11 +90,7 @@ def _check_cursor(cursor: object) -> int | None:
 def _check_search(search: object) -> str | None:
     if search is None:
         return None
-    if not isinstance(search, str) or len(search) > MAX_SEARCH_LENGTH:
-        raise ValidationError(
-            f"search: expected a string of at most {MAX_SEARCH_LENGTH} characters", field="search"
-        )
-    return search.strip() or None
+    return check_text(search, "search", MAX_SEARCH_LENGTH).strip() or None
 
 
 def _optional(check: Callable[[object], str], value: object) -> str | None:

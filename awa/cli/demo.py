@@ -178,6 +178,7 @@ async def demo(url: str, options: argparse.Namespace) -> None:
                             title="awa demo",
                             stop=stop,
                             handle_signals=False,
+                            extra=options.allowed_host,
                         )
                     )
                     shown = f"[{host}]" if ":" in host else host

@@ -7,11 +7,14 @@ from typing import Any
 
 import awa
 from awa.cli.output import (
+    EXIT_FAILED,
     EXIT_OK,
     add_json_flag,
     cell,
+    confirm,
     emit_json,
     emit_table,
+    fail,
     note,
     open_client,
     progress,
@@ -69,6 +72,8 @@ def add_parser(commands: Any) -> None:
         bulk.add_argument("--all", action="store_true", help="every failed job (no filter)")
         bulk.add_argument("--batch-size", type=positive_int, default=1000)
         bulk.add_argument("--quiet", action="store_true", help="no progress lines")
+        if name == "discard":
+            bulk.add_argument("--yes", "-y", action="store_true", help="don't ask on a terminal")
         add_json_flag(bulk)
         bulk.set_defaults(run=runner)
 
@@ -177,8 +182,16 @@ def run_retry_failed(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def describe_scope(args: argparse.Namespace) -> str:
+    parts = [f"kind {args.kind}" if args.kind else "", f"queue {args.queue}" if args.queue else ""]
+    return " and ".join(p for p in parts if p) or "every kind and queue"
+
+
 def run_discard(args: argparse.Namespace) -> int:
     _check_scope(args)
+    if not confirm(f"Delete every failed job of {describe_scope(args)}?", assume_yes=args.yes):
+        fail("not confirmed; nothing deleted")
+        return EXIT_FAILED
     with open_client(args.database_url) as client:
         discarded = client.discard_failed(
             kind=args.kind,

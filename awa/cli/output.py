@@ -82,3 +82,13 @@ def progress(verb: str, *, quiet: bool = False) -> Callable[[int], None]:
 
 def add_json_flag(parser: Any) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def confirm(question: str, *, assume_yes: bool) -> bool:
+    """Ask on a terminal before a destructive change; scripts (no TTY) and
+    ``--yes`` go ahead."""
+    if assume_yes or not sys.stdin.isatty():
+        return True
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)  # stdout: results only
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")

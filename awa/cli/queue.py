@@ -6,7 +6,17 @@ import argparse
 from typing import Any
 
 from awa.cli.job import positive_int
-from awa.cli.output import EXIT_OK, add_json_flag, emit_json, emit_table, open_client, progress
+from awa.cli.output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_json_flag,
+    confirm,
+    emit_json,
+    emit_table,
+    fail,
+    open_client,
+    progress,
+)
 
 STATS_COLUMNS = (
     "queue",
@@ -48,6 +58,7 @@ def add_parser(commands: Any) -> None:
     drain.add_argument("queue")
     drain.add_argument("--batch-size", type=positive_int, default=1000)
     drain.add_argument("--quiet", action="store_true", help="no progress lines")
+    drain.add_argument("--yes", "-y", action="store_true", help="don't ask on a terminal")
     add_json_flag(drain)
     drain.set_defaults(run=run_drain)
 
@@ -83,6 +94,9 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def run_drain(args: argparse.Namespace) -> int:
+    if not confirm(f"Cancel every job of queue {args.queue} waiting to run?", assume_yes=args.yes):
+        fail("not confirmed; nothing cancelled")
+        return EXIT_FAILED
     with open_client(args.database_url) as client:
         drained = client.drain_queue(
             args.queue,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -30,6 +31,14 @@ def add_ui_arguments(parser: Any, *, port: int = 3000) -> None:
         "--token",
         default=None,
         help=f"require this token (default ${TOKEN_ENV}); required off loopback",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept this Host name (repeatable; without a token only local names are"
+        " accepted, against DNS rebinding)",
     )
 
 
@@ -80,6 +89,14 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def allowed_hosts(host: str, token: str | None, extra: Sequence[str]) -> list[str] | None:
+    """Without a token the UI answers only to local names (and ``extra``);
+    with one, any name (the token is the guard)."""
+    if token is not None and not extra:
+        return None
+    return ["127.0.0.1", "localhost", "::1", host, *extra]
+
+
 async def serve_ui(
     client: awa.AsyncClient,
     host: str,
@@ -90,11 +107,18 @@ async def serve_ui(
     title: str = "awa",
     stop: anyio.Event | None = None,
     handle_signals: bool = True,
+    extra: Sequence[str] = (),
 ) -> None:
     """Serve the UI for ``client`` until SIGINT/SIGTERM or ``stop`` is set."""
     from awa.web.app import create_app
 
-    app = create_app(client, read_only=read_only, token=token, title=title)
+    app = create_app(
+        client,
+        read_only=read_only,
+        token=token,
+        title=title,
+        allowed_hosts=allowed_hosts(host, token, extra),
+    )
     shown = f"[{host}]" if ":" in host else host
     note(
         f"UI on http://{shown}:{port}/"
@@ -111,7 +135,13 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         async with awa.AsyncClient(url, max_connections=5) as client:
             await serve_ui(
-                client, host, port, read_only=args.read_only, token=token, title=args.title
+                client,
+                host,
+                port,
+                read_only=args.read_only,
+                token=token,
+                title=args.title,
+                extra=args.allowed_host,
             )
 
     anyio.run(main, backend=args.backend)

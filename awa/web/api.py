@@ -185,6 +185,22 @@ async def resume_cron(request: Request, client: awa.AsyncClient, body: dict[str,
     return await client.resume_cron(request.path_params["name"])
 
 
+async def retry_failed(request: Request, client: awa.AsyncClient, body: dict[str, Any]) -> Any:
+    result = await client.retry_failed(
+        kind=text_field(body, "kind"), queue=text_field(body, "queue")
+    )
+    return {"retried": result.retried, "unique_conflicts": result.unique_conflicts}
+
+
+async def discard_failed(request: Request, client: awa.AsyncClient, body: dict[str, Any]) -> Any:
+    if body.get("confirm") != "yes":
+        raise bad_request('deleting failed jobs needs "confirm": "yes"')
+    discarded = await client.discard_failed(
+        text_field(body, "kind"), queue=text_field(body, "queue")
+    )
+    return {"discarded": discarded}
+
+
 def to_job(request: Request) -> str:
     return f"/jobs/{request.path_params['job_id']}"
 
@@ -199,6 +215,8 @@ routes = [
     Route("/api/stats", stats),
     Route("/api/stats/timeseries", timeseries),
     Route("/api/jobs", jobs),
+    Route("/api/jobs/retry-failed", mutation(retry_failed, to("/jobs")), methods=["POST"]),
+    Route("/api/jobs/discard-failed", mutation(discard_failed, to("/jobs")), methods=["POST"]),
     Route("/api/jobs/{job_id}", job),
     Route("/api/jobs/{job_id}/retry", mutation(retry_job, to_job), methods=["POST"]),
     Route("/api/jobs/{job_id}/cancel", mutation(cancel_job, to_job), methods=["POST"]),

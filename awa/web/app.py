@@ -7,6 +7,7 @@ Served by ``awa serve``; see docs/web-ui.md.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -54,13 +55,15 @@ def create_app(
     read_only: bool = False,
     token: str | None = None,
     title: str = "awa",
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """The UI and JSON API for ``client``'s database.
 
     ``read_only`` refuses every change (it is also turned on by itself when
     the database is read-only). With ``token`` every request must carry it
     (``Authorization: Bearer``) or log in with it. The client stays the
-    caller's to close.
+    caller's to close. ``allowed_hosts`` (names, without ports) refuses
+    requests whose ``Host`` is another name (421).
     """
     if token is not None and len(token) < 16:
         raise awa.ConfigError("token: use at least 16 characters", field="token")
@@ -70,7 +73,7 @@ def create_app(
             *pages.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        middleware=[Middleware(Guard, token=token)],
+        middleware=[Middleware(Guard, token=token, allowed_hosts=allowed_hosts)],
         exception_handlers={
             Problem: on_problem,
             awa.AwaError: on_awa_error,

@@ -65,6 +65,8 @@ def openapi_schema() -> dict[str, Any]:
     queue = _param("queue", "path", {"type": "string"}, "queue name", True)
     name = _param("name", "path", {"type": "string"}, "schedule name", True)
     job_ref = {"$ref": "#/components/schemas/Job"}
+    scope_fields: dict[str, Any] = {"kind": {"type": "string"}, "queue": {"type": "string"}}
+    scope = {"type": "object", "properties": scope_fields}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -136,6 +138,20 @@ def openapi_schema() -> dict[str, Any]:
                 ),
                 _param("cursor", "query", {"type": "string"}, "next_cursor of the last page"),
                 codes=(400,),
+            ),
+            "/api/jobs/retry-failed": _post(
+                "retry every failed job (of a kind and/or queue), in batches",
+                obj,
+                body=scope,
+            ),
+            "/api/jobs/discard-failed": _post(
+                "delete every failed job (of a kind and/or queue), in batches",
+                obj,
+                body={
+                    "type": "object",
+                    "required": ["confirm"],
+                    "properties": {**scope_fields, "confirm": {"const": "yes"}},
+                },
             ),
             "/api/jobs/{job_id}": _get("one job", job_ref, job_id, codes=(400, 404)),
             "/api/jobs/{job_id}/retry": _post("retry a job now", job_ref, job_id),

@@ -62,6 +62,12 @@ def pretty(value: Any) -> str:
 env.filters.update(when=when, ago=ago, pretty=pretty)
 
 
+def refresh_seconds(request: Request) -> int | None:
+    """``?refresh=N`` (2..3600) reloads the page every N seconds; else none."""
+    raw = request.query_params.get("refresh", "")
+    return int(raw) if raw.isdigit() and 2 <= int(raw) <= 3600 else None
+
+
 async def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     state = ui(request)
     html = env.get_template(template).render(
@@ -72,6 +78,7 @@ async def render(request: Request, template: str, status: int = 200, **context: 
         title=state.title,
         version=awa.__version__,
         path=request.url.path,
+        refresh=refresh_seconds(request),
         **context,
     )
     return HTMLResponse(html, status_code=status)

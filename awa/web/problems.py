@@ -40,7 +40,7 @@ def from_awa_error(exc: awa.AwaError) -> Problem:
         return Problem(409, "conflict", message)
     if isinstance(exc, awa.SchemaNotMigrated):
         return Problem(503, "schema", "the awa schema is missing or too new: run `awa migrate`")
-    if isinstance(exc, awa.DatabaseError):
+    if isinstance(exc, awa.ConnectionFailed | awa.PoolTimeout):
         return Problem(503, "database_unavailable", "the database is unavailable; see the log")
     return Problem(500, "internal", "internal error; see the server log")
 

@@ -8,6 +8,9 @@
   and, when the browser sends one, an ``Origin`` equal to the server's.
   Requests authenticated by the bearer header are exempt: browsers never
   attach it on their own.
+* **Host check** (when given ``allowed_hosts``; ``awa serve`` on loopback
+  without a token allows only local names): a request naming another host
+  answers 421, which defeats DNS rebinding.
 * **Read-only**: mutations answer 503.
 * Every response gets headers that forbid framing, sniffing and foreign
   scripts; an unexpected exception becomes a generic 500 (logged here, never
@@ -22,7 +25,7 @@ import ipaddress
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -110,10 +113,26 @@ class Guard:
     """ASGI middleware: authentication, the CSRF cookie, security headers and
     the last line against stack traces."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, token: str | None, allowed_hosts: Sequence[str] | None = None
+    ) -> None:
         self.app = app
         self.token = token
         self.session = session_value(token) if token else None
+        self.allowed_hosts = (
+            None
+            if allowed_hosts is None
+            else frozenset(h.lower().strip("[]") for h in allowed_hosts)
+        )
+
+    def host_allowed(self, request: Request) -> bool:
+        """Against DNS rebinding: a page of another site whose name resolves to
+        127.0.0.1 reaches this server with its own name in ``Host``."""
+        if self.allowed_hosts is None:
+            return True
+        host = request.headers.get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        return name.lower().strip("[]") in self.allowed_hosts
 
     def authenticated(self, request: Request) -> tuple[bool, bool]:
         """(allowed, by_bearer_header)."""
@@ -157,6 +176,10 @@ class Guard:
         state["bearer"] = by_bearer
         path = request.url.path
         try:
+            if not self.host_allowed(request):
+                body = {"error": {"code": "bad_host", "message": "unexpected Host header"}}
+                await JSONResponse(body, status_code=421)(scope, receive, send_wrapped)
+                return
             if not allowed and not path.startswith(PUBLIC_PATHS):
                 response = self.refuse(request)
                 await response(scope, receive, send_wrapped)

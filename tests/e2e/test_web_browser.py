@@ -192,6 +192,15 @@ def test_every_page_loads(page: Any, serve: Callable[..., Server], seeded: dict[
     assert page.locator("[data-schedule=nightly]").count() == 0  # not on this page
     page.goto(server.url + "/cron")
     assert page.locator("[data-schedule=nightly]").count() == 1
+    page.locator("[data-schedule=nightly]").get_by_role("button", name="Pause").click()
+    page.wait_for_load_state()
+    assert page.locator("[data-schedule=nightly] .badge").inner_text() == "paused"
+    page.locator("[data-schedule=nightly]").get_by_role("button", name="Trigger now").click()
+    page.wait_for_load_state()
+    assert page.locator("[data-schedule=nightly] .badge").inner_text() == "paused"
+    shot(page, "cron-paused-triggered")
+    page.goto(server.url + "/jobs?kind=send_email&q=ops")
+    assert page.locator("#jobs tbody tr").count() == 1  # the triggered job
 
 
 def test_filter_jobs(page: Any, serve: Callable[..., Server], seeded: dict[str, Any]) -> None:
@@ -236,6 +245,21 @@ def test_retry_a_failed_job(
     job = sync_client.get_job(seeded["failed"])
     assert job.state is awa.JobState.AVAILABLE
     assert job.attempt == 0
+
+
+def test_retry_every_failed_job_of_a_queue(
+    page: Any, serve: Callable[..., Server], seeded: dict[str, Any], db: psycopg.Connection[Any]
+) -> None:
+    for job_id in seeded["emails"][1:4]:
+        force_failed(db, job_id)
+    server = serve("serve")
+    page.goto(server.url + "/jobs?state=failed&queue=default")
+    assert page.locator("#jobs tbody tr").count() == 4
+    page.locator("#retry-all-failed").click()
+    page.wait_for_load_state()
+    assert page.locator("#no-jobs").is_visible()
+    shot(page, "jobs-retried-all")
+    assert db.execute("SELECT count(*) AS n FROM awa.jobs_failed").fetchone()["n"] == 0
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])

@@ -219,6 +219,40 @@ def test_serve_refuses_unsafe_settings(capsys, database_url, monkeypatch) -> Non
     assert "--port" in err
 
 
+class Terminal:
+    """stdin as a terminal that answers ``answer`` to a prompt."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.answer + "\n"
+
+
+def test_destructive_commands_ask_on_a_terminal(
+    capsys, monkeypatch, database_url, sync_client, db
+) -> None:
+    failed_jobs(sync_client, db, 2)
+    sync_client.insert(SendEmail("x", "y"), queue="mail")
+    monkeypatch.setattr("sys.stdin", Terminal("n"))
+    code, _, err = awa_cli(capsys, database_url, "job", "discard", "--all")
+    assert code == 1
+    assert err.startswith("Delete every failed job of every kind and queue? [y/N] ")
+    assert "not confirmed" in err
+    code, _, err = awa_cli(capsys, database_url, "queue", "drain", "mail")
+    assert code == 1
+    assert sync_client.job_state_counts()["failed"] == 2
+    assert sync_client.job_state_counts()["available"] == 1
+    code, out, _ = awa_cli(capsys, database_url, "job", "discard", "--all", "--yes")
+    assert (code, out) == (0, "discarded 2 failed job(s)\n")
+    monkeypatch.setattr("sys.stdin", Terminal("y"))
+    code, out, _ = awa_cli(capsys, database_url, "queue", "drain", "mail")
+    assert (code, out) == (0, "queue mail drained: 1 job(s) cancelled\n")
+
+
 # -- as a real process ---------------------------------------------------------
 
 

@@ -9,15 +9,24 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 
+import awa
 from awa.cli.main import main
+from tests.runtime_helpers import fast, wait_signal
 
 pytestmark = pytest.mark.pg
+
+
+@dataclass
+class Ping:
+    n: int = 0
 
 
 def health(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -169,3 +178,35 @@ def test_usage_errors(capsys, monkeypatch) -> None:
         code, _, err = health(capsys, *argv)
         assert code == 2, argv
         assert message in err, (argv, err)
+
+
+async def test_against_a_real_worker(capsys, client: awa.AsyncClient, database_url: str) -> None:
+    """``awa health`` on a running runtime: its /readyz endpoint and its snapshot."""
+
+    @client.worker(Ping)
+    async def handle(job: awa.JobContext) -> None:
+        return None
+
+    async with client:
+        client.start(["default"], **fast(health_port=0))
+        await client.wait_started()
+        await wait_signal(client, "leader_elected")
+        runtime = client.runtime
+        assert runtime is not None
+        assert runtime.health_server is not None
+        endpoint = f"127.0.0.1:{runtime.health_server.port}"
+        argv = ["--database-url", database_url, "health", "--endpoint", endpoint, "--json"]
+        code = await anyio.to_thread.run_sync(main, argv)
+        report = json.loads(capsys.readouterr().out)
+        assert code == 0, report
+        assert [c["name"] for c in report["checks"]] == [
+            "database",
+            "schema",
+            "workers",
+            "endpoint",
+        ]
+        assert report["checks"][3]["detail"].endswith("/readyz: HTTP 200, status 'ok'")
+        await client.shutdown()
+    code = await anyio.to_thread.run_sync(main, ["health", "--endpoint", endpoint])
+    assert code == 1
+    assert "unreachable" in capsys.readouterr().out

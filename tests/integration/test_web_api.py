@@ -195,7 +195,7 @@ def post_routes(app: Any) -> list[str]:
 async def test_every_mutation_needs_the_csrf_token(web: Web, client: awa.AsyncClient) -> None:
     job = await client.insert(SendEmail("a", "b"))
     paths = post_routes(web.app)
-    assert len(paths) == 10  # 8 API mutations, login, logout
+    assert len(paths) == 12  # 10 API mutations, login, logout
     for path in paths:
         for headers in ({}, {"x-csrf-token": "wrong" * 9}):
             response = await web.http.post(path, headers=headers)
@@ -211,6 +211,31 @@ async def test_every_mutation_needs_the_csrf_token(web: Web, client: awa.AsyncCl
         f"/api/jobs/{job.id}/cancel", headers={"origin": "http://testserver"}
     )
     assert same_origin.status_code == 200
+
+
+async def test_bulk_retry_and_discard_failed(web: Web, client: awa.AsyncClient, db) -> None:
+    ids = (await client.insert_many([SendEmail(str(i), "s") for i in range(3)])).ids
+    other = await client.insert({"x": 1}, kind="report", queue="reports")
+    for job_id in (*ids, other.id):
+        force_failed(db, job_id)
+    retried = await web.post("/api/jobs/retry-failed", json={"queue": "default"})
+    assert retried.json() == {"retried": 3, "unique_conflicts": 0}
+    refused = await web.post("/api/jobs/discard-failed", json={"kind": "report"})
+    assert refused.status_code == 400
+    assert "confirm" in refused.json()["error"]["message"]
+    assert (await web.post("/api/jobs/retry-failed", json={"queue": 7})).status_code == 400
+    assert (await web.post("/api/jobs/retry-failed", json={"kind": "a\x00"})).status_code == 400
+    discarded = await web.post(
+        "/api/jobs/discard-failed", json={"kind": "report", "confirm": "yes"}
+    )
+    assert discarded.json() == {"discarded": 1}
+    assert (await client.job_state_counts())["failed"] == 0
+    form = await web.http.post(
+        "/api/jobs/retry-failed",
+        data={"csrf_token": web.csrf, "queue": "", "kind": "", "next": "/jobs?state=failed"},
+    )
+    assert form.status_code == 303
+    assert form.headers["location"] == "/jobs?state=failed"
 
 
 async def test_forms_redirect_back(web: Web, client: awa.AsyncClient) -> None:
@@ -379,3 +404,23 @@ async def test_real_hypercorn_server(client: awa.AsyncClient, anyio_backend: str
             assert pause.status_code == 200
         stop.set()
     assert (await client.queue_stats())[0].paused
+
+
+async def test_host_check_defeats_dns_rebinding(client: awa.AsyncClient) -> None:
+    from awa.cli.serve import allowed_hosts
+
+    hosts = allowed_hosts("127.0.0.1", None, ["ops.internal"])
+    app = create_app(client, allowed_hosts=hosts)
+    transport = httpx.ASGITransport(app=app)
+    for base, status in [
+        ("http://localhost:3000", 200),
+        ("http://127.0.0.1:3000", 200),
+        ("http://[::1]:3000", 200),
+        ("http://ops.internal", 200),
+        ("http://attacker.example:3000", 421),
+        ("http://127.0.0.1.attacker.example", 421),
+    ]:
+        async with httpx.AsyncClient(transport=transport, base_url=base) as http:
+            response = await http.get("/api/stats")
+            assert response.status_code == status, base
+    assert allowed_hosts("0.0.0.0", TOKEN, []) is None  # the token guards

@@ -40,6 +40,8 @@ async def test_every_page_shows_the_data(web: Web, client: awa.AsyncClient, db) 
     assert len(re.findall(r"data-job-id=", jobs)) == 6
     failed = text(await web.http.get("/jobs?state=failed"))
     assert re.findall(r'data-job-id="(\d+)"', failed) == [str(ids["failed"])]
+    assert 'id="retry-all-failed"' in failed
+    assert 'id="retry-all-failed"' not in jobs  # only on the failed list
     searched = text(await web.http.get("/jobs?q=nightly&queue=reports"))
     assert re.findall(r'data-job-id="(\d+)"', searched) == [str(ids["report"])]
 
@@ -118,6 +120,13 @@ async def test_bad_input_on_pages(web: Web, client: awa.AsyncClient, db) -> None
     )
     assert refused.status_code == 409
     assert refused.headers["content-type"].startswith("text/html")
+
+
+async def test_auto_refresh(web: Web) -> None:
+    assert 'http-equiv="refresh"' not in text(await web.http.get("/"))
+    assert '<meta http-equiv="refresh" content="5">' in text(await web.http.get("/?refresh=5"))
+    for ignored in ("1", "abc", "99999", "-5"):
+        assert 'http-equiv="refresh"' not in text(await web.http.get(f"/?refresh={ignored}"))
 
 
 async def test_security_headers(web: Web) -> None:
