@@ -211,3 +211,19 @@ def test_spans_are_skipped_while_they_would_go_nowhere() -> None:
     # The global provider, never set by these tests: the API's proxy, no SDK.
     assert not Tracing(trace.get_tracer("t"), None).recording()
     sdk.shutdown()
+
+
+def test_the_docs_table_lists_every_metric() -> None:
+    text = (ROOT / "docs" / "observability.md").read_text()
+    rows = {
+        line.split("|")[1].strip().strip("`"): line
+        for line in text.splitlines()
+        if line.startswith("| `awa.") and line.count("|") == 7  # the six-column table
+    }
+    assert set(rows) == {m.name for m in n.METRICS}
+    for metric in n.METRICS:
+        row = rows[metric.name]
+        assert f"`{metric.unit}`" in row
+        assert f"`{metric.prometheus_name}" in row
+        for attribute in metric.attributes:
+            assert f"`{attribute}`" in row, (metric.name, attribute)
