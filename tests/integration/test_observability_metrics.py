@@ -33,6 +33,7 @@ class Fatal(awa.TerminalError):
 
 
 OBS = {n.QUEUE: "obs", n.KIND: "step"}
+TASKS = ("promote", "rescue", "cleanup", "queue_depth", "queue_gauges")
 
 
 def _ghost_rows(data: dict[str, Any]) -> bool:
@@ -99,6 +100,8 @@ async def test_every_metric_is_recorded_after_a_scripted_workload(
             await wait_finalized(client, job_id, action)
         await wait_signal(client, "job_rescued", id=dead.id)
         await client._signals.wait_for("queue_gauges", _ghost_rows)
+        for task in TASKS:
+            await wait_signal(client, "maintenance_pass", task=task)
         found = otel.metrics()
         await client.shutdown()
     after = otel.metrics()
@@ -151,5 +154,5 @@ async def test_every_metric_is_recorded_after_a_scripted_workload(
     assert total(found, "awa.queue.lag", {n.QUEUE: "ghost"}) > 0
     assert total(found, "awa.maintenance.promoted") == 2
     assert recorded(found, "awa.maintenance.promotion_lateness")[0] >= 1
-    for task in ("promote", "rescue", "cleanup", "queue_depth", "queue_gauges"):
+    for task in TASKS:
         assert recorded(found, "awa.maintenance.duration", {n.TASK: task})[0] >= 1, task
