@@ -47,11 +47,14 @@ from awa._model.stats import (
     QueueDepth,
     QueueStat,
     RetryFailedResult,
+    RuntimeInstance,
+    ThroughputBucket,
     queue_stat_from_row,
 )
 from awa._model.unique import UniqueOpts, unique_key
+from awa._runtime.spec_trace import default_trace
 from awa._sql import LATEST_VERSION
-from awa.errors import JobNotFound, ValidationError
+from awa.errors import ConfigError, JobNotFound, ValidationError
 from awa.worker import AsyncWorkerMixin
 
 __all__ = ("AsyncClient",)
@@ -60,6 +63,8 @@ ProgressCallback = Callable[[int], None]
 
 DEFAULT_BATCH_SIZE = 1000
 MAX_LIST_LIMIT = 1000
+MAX_SEARCH_LENGTH = 200
+MAX_THROUGHPUT_MINUTES = 24 * 60
 
 
 def _check_job_id(job_id: object) -> int:
@@ -80,6 +85,16 @@ def _check_cursor(cursor: object) -> int | None:
     if isinstance(cursor, str) and cursor.isdigit() and 0 < len(cursor) < 20:
         return int(cursor)
     raise ValidationError(f"cursor: not a cursor from a previous page: {cursor!r}", field="cursor")
+
+
+def _check_search(search: object) -> str | None:
+    if search is None:
+        return None
+    if not isinstance(search, str) or len(search) > MAX_SEARCH_LENGTH:
+        raise ValidationError(
+            f"search: expected a string of at most {MAX_SEARCH_LENGTH} characters", field="search"
+        )
+    return search.strip() or None
 
 
 def _optional(check: Callable[[object], str], value: object) -> str | None:
@@ -103,6 +118,11 @@ class AsyncClient(AsyncWorkerMixin):
         connect_timeout: seconds opening one connection may take.
         max_args_bytes: largest args JSON accepted by ``insert``.
         max_metadata_bytes: largest metadata JSON accepted by ``insert``.
+        pgbouncer: the URL points at PgBouncer in transaction mode: no
+            server-side prepared statements, and workers hold the leader
+            lock inside a transaction (see docs/deployment.md#pgbouncer).
+            LISTEN/NOTIFY is checked at start either way; when it does not
+            deliver, workers warn and poll.
     """
 
     def __init__(
@@ -114,7 +134,11 @@ class AsyncClient(AsyncWorkerMixin):
         connect_timeout: float = 10.0,
         max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES,
         max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
+        pgbouncer: bool = False,
     ) -> None:
+        if not isinstance(pgbouncer, bool):
+            raise ConfigError("pgbouncer: expected a bool", field="pgbouncer")
+        self.pgbouncer = pgbouncer
         self.database_url = resolve_database_url(database_url, os.environ)
         self.limits = PayloadLimits(
             max_args_bytes=max_args_bytes, max_metadata_bytes=max_metadata_bytes
@@ -125,6 +149,7 @@ class AsyncClient(AsyncWorkerMixin):
                 max_size=max_connections,
                 acquire_timeout=acquire_timeout,
                 connect_timeout=connect_timeout,
+                prepare=not pgbouncer,
             )
         )
         self._schema_checked = False
@@ -309,10 +334,13 @@ class AsyncClient(AsyncWorkerMixin):
         queue: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        search: str | None = None,
     ) -> JobPage:
         """Jobs matching the filters, newest first, one page at a time.
 
         Pass the page's ``next_cursor`` as ``cursor`` for the next page.
+        ``search`` matches a job id, or a substring (any case) of the kind,
+        queue, a tag or the args JSON; it scans, so keep it for operators.
         """
         if (
             isinstance(limit, bool)
@@ -328,6 +356,7 @@ class AsyncClient(AsyncWorkerMixin):
                 queue=_optional(check_queue, queue),
                 limit=limit,
                 before_id=_check_cursor(cursor),
+                search=_check_search(search),
             )
 
     # -- admin -----------------------------------------------------------
@@ -339,8 +368,13 @@ class AsyncClient(AsyncWorkerMixin):
         ``InvalidStateError`` for a running or completed job.
         """
         job_id = _check_job_id(job_id)
+        trace = default_trace()
         async with self._executor() as executor:
-            return await executor.job_retry(job_id)
+            before = await executor.job_get(job_id) if trace.enabled else None
+            job = await executor.job_retry(job_id)
+        if before is not None and before.state is not JobState.AVAILABLE:
+            trace.emit("AdminRetry", job=job.id, lease=job.run_lease, state=before.state.value)
+        return job
 
     async def cancel(self, job_id: int, *, reason: str = "cancelled by admin") -> Job:
         """Cancel a job that has not finished.
@@ -352,8 +386,13 @@ class AsyncClient(AsyncWorkerMixin):
         """
         job_id = _check_job_id(job_id)
         check_text(reason, "reason")
+        trace = default_trace()
         async with self._executor() as executor:
-            return await executor.job_cancel(job_id, reason)
+            before = await executor.job_get(job_id) if trace.enabled else None
+            job = await executor.job_cancel(job_id, reason)
+        if before is not None and before.state is not JobState.CANCELLED:
+            trace.emit("AdminCancel", job=job.id, lease=job.run_lease, state=before.state.value)
+        return job
 
     async def cancel_by_unique_key(
         self,
@@ -479,6 +518,55 @@ class AsyncClient(AsyncWorkerMixin):
         queue = check_queue(queue)
         async with self._executor() as executor:
             return await executor.queue_depth_get(queue)
+
+    # -- operator views ----------------------------------------------------
+
+    async def job_state_counts(self) -> dict[str, int]:
+        """How many jobs are in each state (every state present, zeros included).
+
+        Counts every table, finished jobs too: cheap while retention keeps
+        the terminal partitions small, a scan otherwise.
+        """
+        async with self._executor() as executor:
+            found = await executor.job_state_counts()
+        return {state.value: found.get(state.value, 0) for state in JobState}
+
+    async def throughput(self, minutes: int = 60) -> list[ThroughputBucket]:
+        """Jobs finished per minute over the last ``minutes`` (1..1440), oldest
+        first; the last bucket is the current, partial minute."""
+        if (
+            isinstance(minutes, bool)
+            or not isinstance(minutes, int)
+            or not 1 <= minutes <= MAX_THROUGHPUT_MINUTES
+        ):
+            raise ValidationError(
+                f"minutes: expected an int in 1..{MAX_THROUGHPUT_MINUTES}", field="minutes"
+            )
+        async with self._executor() as executor:
+            return await executor.job_throughput(minutes)
+
+    async def job_kinds(self) -> list[str]:
+        """Kinds of the unfinished jobs and of the stored schedules, sorted."""
+        async with self._executor() as executor:
+            return await executor.job_kinds()
+
+    async def runtime_instances(self, *, stale_after: float = 30.0) -> list[RuntimeInstance]:
+        """Worker processes that published a snapshot; ``live`` when one was
+        seen within ``stale_after`` seconds. Stopped ones are pruned by the leader."""
+        if isinstance(stale_after, bool) or not isinstance(stale_after, int | float):
+            raise ValidationError("stale_after: expected seconds", field="stale_after")
+        if not 0 < stale_after <= 86_400:
+            raise ValidationError(
+                "stale_after: expected seconds in (0, 86400]", field="stale_after"
+            )
+        async with self._executor() as executor:
+            return await executor.runtime_instance_list(float(stale_after))
+
+    async def database_read_only(self) -> bool:
+        """True when this database refuses writes (a hot standby, or
+        ``default_transaction_read_only`` set for the role or database)."""
+        async with self._executor(check_schema=False) as executor:
+            return await executor.database_read_only()
 
     # -- callbacks -------------------------------------------------------
 

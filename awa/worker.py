@@ -165,6 +165,7 @@ class _Registration:
 class AsyncWorkerMixin(_Registration):
     _pool: AsyncPool
     database_url: str
+    pgbouncer: bool
 
     def _init_worker_state(self) -> None:
         super()._init_worker_state()
@@ -206,6 +207,7 @@ class AsyncWorkerMixin(_Registration):
             config=config,
             signals=self._signals,
             telemetry=observability.runtime_telemetry(config),
+            pgbouncer=self.pgbouncer,
         )
         self._runtime = runtime
         self._runtime_error = None
@@ -292,6 +294,7 @@ class AsyncWorkerMixin(_Registration):
             config=config,
             signals=self._signals,
             telemetry=observability.runtime_telemetry(config),
+            pgbouncer=self.pgbouncer,
         )
         self._runtime = runtime
         try:
@@ -429,6 +432,7 @@ class WorkerMixin(_Registration):
     """The sync ``Client``'s workers: the async runtime on a background event loop."""
 
     database_url: str
+    pgbouncer: bool
 
     def _init_worker_state(self) -> None:
         super()._init_worker_state()
@@ -468,7 +472,11 @@ class WorkerMixin(_Registration):
 
     async def _main(self, config: RuntimeConfig, *, task_status: Any) -> None:
         pool = AsyncPool(
-            PoolConfig(conninfo=self.database_url, max_size=max(4, len(config.queues) + 4))
+            PoolConfig(
+                conninfo=self.database_url,
+                max_size=max(4, len(config.queues) + 4),
+                prepare=not self.pgbouncer,
+            )
         )
         runtime = Runtime(
             conninfo=self.database_url,
@@ -477,6 +485,7 @@ class WorkerMixin(_Registration):
             config=config,
             signals=self._signals,
             telemetry=observability.runtime_telemetry(config),
+            pgbouncer=self.pgbouncer,
         )
         self._runtime = runtime
         try:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ("tests.fixtures.fix_db", "tests.fixtures.fix_bridge", "tests.fixtures.fix_otel")
+pytest_plugins = (
+    "tests.fixtures.fix_db",
+    "tests.fixtures.fix_bridge",
+    "tests.fixtures.fix_otel",
+    "tests.fixtures.fix_pgbouncer",
+)
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -28,7 +28,14 @@ from awa._model.insert import InsertManyResult, InsertRow, SkippedJob, insert_pa
 from awa._model.job import Job, JobPage, job_from_row
 from awa._model.placeholders import check_placeholders
 from awa._model.states import JobState, mask_to_states
-from awa._model.stats import QueueDepth, queue_depth_from_row
+from awa._model.stats import (
+    QueueDepth,
+    RuntimeInstance,
+    ThroughputBucket,
+    queue_depth_from_row,
+    runtime_instance_from_row,
+    throughput_bucket_from_row,
+)
 from awa._sql import LATEST_VERSION, MIGRATIONS, Q, Query
 from awa.errors import (
     CallbackNotFound,
@@ -332,17 +339,22 @@ class Executor:
         queue: str | None,
         limit: int,
         before_id: int | None,
+        search: str | None = None,
     ) -> JobPage:
-        rows = self.many(
-            Q["job_list"],
-            {
-                "state": state.value if state is not None else None,
-                "kind": kind,
-                "queue": queue,
-                "limit": limit + 1,
-                "before_id": before_id,
-            },
-        )
+        params: dict[str, Any] = {
+            "state": state.value if state is not None else None,
+            "kind": kind,
+            "queue": queue,
+            "limit": limit + 1,
+            "before_id": before_id,
+        }
+        if search is None:
+            rows = self.many(Q["job_list"], params)
+        else:
+            pattern = (
+                "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            rows = self.many(Q["job_search"], {**params, "search": search, "pattern": pattern})
         jobs = tuple(job_from_row(r) for r in rows[:limit])
         next_cursor = str(jobs[-1].id) if len(rows) > limit and jobs else None
         return JobPage(jobs=jobs, next_cursor=next_cursor)
@@ -595,3 +607,23 @@ class Executor:
 
     def cron_remove(self, name: str) -> bool:
         return self.one(Q["cron_remove"], {"name": name}) is not None
+
+    # -- operator views ----------------------------------------------------
+
+    def job_state_counts(self) -> dict[str, int]:
+        return {r["state"]: r["n"] for r in self.many(Q["job_state_counts"])}
+
+    def job_throughput(self, minutes: int) -> list[ThroughputBucket]:
+        rows = self.many(Q["job_throughput"], {"minutes": minutes})
+        return [throughput_bucket_from_row(r) for r in rows]
+
+    def job_kinds(self) -> list[str]:
+        return [r["kind"] for r in self.many(Q["job_kinds"])]
+
+    def runtime_instance_list(self, stale_after: float) -> list[RuntimeInstance]:
+        rows = self.many(Q["runtime_instance_list"], {"stale_after": stale_after})
+        return [runtime_instance_from_row(r) for r in rows]
+
+    def database_read_only(self) -> bool:
+        row = self.one(Q["database_read_only"])
+        return bool(row and row["read_only"])

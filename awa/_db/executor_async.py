@@ -26,7 +26,14 @@ from awa._model.insert import InsertManyResult, InsertRow, SkippedJob, insert_pa
 from awa._model.job import Job, JobPage, job_from_row
 from awa._model.placeholders import check_placeholders
 from awa._model.states import JobState, mask_to_states
-from awa._model.stats import QueueDepth, queue_depth_from_row
+from awa._model.stats import (
+    QueueDepth,
+    RuntimeInstance,
+    ThroughputBucket,
+    queue_depth_from_row,
+    runtime_instance_from_row,
+    throughput_bucket_from_row,
+)
 from awa._sql import LATEST_VERSION, MIGRATIONS, Q, Query
 from awa.errors import (
     CallbackNotFound,
@@ -336,17 +343,24 @@ class AsyncExecutor:
         queue: str | None,
         limit: int,
         before_id: int | None,
+        search: str | None = None,
     ) -> JobPage:
-        rows = await self.many(
-            Q["job_list"],
-            {
-                "state": state.value if state is not None else None,
-                "kind": kind,
-                "queue": queue,
-                "limit": limit + 1,
-                "before_id": before_id,
-            },
-        )
+        params: dict[str, Any] = {
+            "state": state.value if state is not None else None,
+            "kind": kind,
+            "queue": queue,
+            "limit": limit + 1,
+            "before_id": before_id,
+        }
+        if search is None:
+            rows = await self.many(Q["job_list"], params)
+        else:
+            pattern = (
+                "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            rows = await self.many(
+                Q["job_search"], {**params, "search": search, "pattern": pattern}
+            )
         jobs = tuple(job_from_row(r) for r in rows[:limit])
         next_cursor = str(jobs[-1].id) if len(rows) > limit and jobs else None
         return JobPage(jobs=jobs, next_cursor=next_cursor)
@@ -601,3 +615,23 @@ class AsyncExecutor:
 
     async def cron_remove(self, name: str) -> bool:
         return await self.one(Q["cron_remove"], {"name": name}) is not None
+
+    # -- operator views ----------------------------------------------------
+
+    async def job_state_counts(self) -> dict[str, int]:
+        return {r["state"]: r["n"] for r in await self.many(Q["job_state_counts"])}
+
+    async def job_throughput(self, minutes: int) -> list[ThroughputBucket]:
+        rows = await self.many(Q["job_throughput"], {"minutes": minutes})
+        return [throughput_bucket_from_row(r) for r in rows]
+
+    async def job_kinds(self) -> list[str]:
+        return [r["kind"] for r in await self.many(Q["job_kinds"])]
+
+    async def runtime_instance_list(self, stale_after: float) -> list[RuntimeInstance]:
+        rows = await self.many(Q["runtime_instance_list"], {"stale_after": stale_after})
+        return [runtime_instance_from_row(r) for r in rows]
+
+    async def database_read_only(self) -> bool:
+        row = await self.one(Q["database_read_only"])
+        return bool(row and row["read_only"])

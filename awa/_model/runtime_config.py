@@ -189,6 +189,7 @@ class RuntimeConfig:
     global_max_workers: int | None = None
     finalize_timeout: float = 30.0
     listen: bool = True
+    listen_probe_timeout: float = 3.0
     emit_spec_trace: str | None = None
     telemetry: bool = True
     queue_metrics_interval: float = 15.0
@@ -239,6 +240,8 @@ def parse_runtime(queues: Iterable[object], options: Mapping[str, Any]) -> Runti
             if value is not None and not isinstance(value, str):
                 raise ConfigError("emit_spec_trace: a file path or None", field=key)
             values[key] = value
+        elif key == "listen_probe_timeout":
+            values[key] = seconds(value, key, allow_zero=True)
         else:
             values[key] = seconds(value, key)
     config = RuntimeConfig(queues=parsed, **values)

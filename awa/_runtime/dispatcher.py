@@ -196,7 +196,14 @@ class Dispatcher:
             )
         self.claimed += len(rows)
         for row in rows:
-            self.trace.emit("Claim", job=row["id"], lease=row["run_lease"], worker=self.worker)
+            self.trace.emit(
+                "Claim",
+                job=row["id"],
+                lease=row["run_lease"],
+                worker=self.worker,
+                attempt=row["attempt"],
+                max_attempts=row["max_attempts"],
+            )
         if rows:
             self.signals.emit("claimed", queue=self.queue.name, count=len(rows))
         return [dict(r) for r in rows]

@@ -37,5 +37,6 @@ _default = SpecTrace()
 
 
 def default_trace() -> SpecTrace:
-    """The process-wide trace (from ``$AWA_SPEC_TRACE``), used by admin calls."""
+    """The process-wide trace (``$AWA_SPEC_TRACE`` as it is now), used by admin calls."""
+    _default.path = os.environ.get(ENV) or None
     return _default

@@ -16,10 +16,11 @@ import uuid
 from typing import Any
 
 import anyio
+import attrs
 from anyio.abc import TaskStatus
 
 from awa._db.executor_async import AsyncExecutor
-from awa._db.listener import Listener, ListenerConfig
+from awa._db.listener import Listener, ListenerConfig, listen_works
 from awa._db.pool import AsyncPool
 from awa._model.health import HealthCheck, QueueHealth
 from awa._model.registry import Registry
@@ -68,16 +69,31 @@ class Runtime:
         config: RuntimeConfig,
         signals: Signals | None = None,
         telemetry: RuntimeTelemetry | None = None,
+        pgbouncer: bool = False,
     ) -> None:
-        self.config = config
+        self.conninfo = conninfo
         self.telemetry = telemetry
         self.registry = registry
         self.pool = pool
+        self.pgbouncer = pgbouncer
         self.instance_id = uuid.uuid4()
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{self.instance_id.hex[:8]}"
         self.signals = signals or Signals()
         self.trace = SpecTrace(config.emit_spec_trace)
-        self.db = Db(pool)
+        self.state = "new"
+        self.started = anyio.Event()
+        self.finished = anyio.Event()
+        self._stop: anyio.Event | None = None
+        self._run_scope: anyio.CancelScope | None = None
+        self._build(config)
+
+    def _build(self, config: RuntimeConfig) -> None:
+        """Make the services (again, before they start, if LISTEN turns out not to work)."""
+        conninfo = self.conninfo
+        registry = self.registry
+        telemetry = self.telemetry
+        self.config = config
+        self.db = Db(self.pool)
         self.inflight = InFlight()
         # Without LISTEN (e.g. behind PgBouncer in transaction mode) dispatchers
         # poll and admin cancels reach handlers through the lease fence only.
@@ -194,6 +210,7 @@ class Runtime:
                 conninfo=conninfo,
                 election_interval=config.leader_election_interval,
                 check_interval=config.leader_check_interval,
+                transaction_lock=self.pgbouncer,
             ),
             leader_services,
             signals=self.signals,
@@ -214,11 +231,6 @@ class Runtime:
             else None
         )
         self.dispatchers: dict[str, Dispatcher] = {}
-        self.state = "new"
-        self.started = anyio.Event()
-        self.finished = anyio.Event()
-        self._stop: anyio.Event | None = None
-        self._run_scope: anyio.CancelScope | None = None
         self._drain_timeout = config.drain_timeout
 
     def _permits(self, queue: QueueConfig) -> Permits:
@@ -265,12 +277,29 @@ class Runtime:
                 self.state = "starting"
                 async with self.pool.connection() as conn:
                     await AsyncExecutor(conn).require_schema()
+                await self._check_listen()
                 await self._run(task_status)
         finally:
             self.state = "stopped"
             if detach is not None:
                 detach()
             self.finished.set()
+
+    async def _check_listen(self) -> None:
+        """Fall back to polling when NOTIFY does not reach LISTEN (transaction pooling)."""
+        timeout = self.config.listen_probe_timeout
+        if not self.config.listen or timeout == 0:
+            return
+        if await listen_works(self.conninfo, timeout=timeout):
+            return
+        logger.warning(
+            "LISTEN/NOTIFY does not work on this connection (a NOTIFY did not arrive within"
+            " %.1fs; PgBouncer in transaction mode?): falling back to polling every"
+            " poll_interval. Pass listen=False to skip this check.",
+            timeout,
+        )
+        self.signals.emit("listen_unavailable", worker=self.worker)
+        self._build(attrs.evolve(self.config, listen=False))
 
     async def _run(self, task_status: TaskStatus[None]) -> None:
         """Services up, work, then the shutdown order.

@@ -14,6 +14,15 @@ SELECT DISTINCT ON (queue) queue, priority, run_at, id
 -- much closer to the real clock; the promoter then finds the due ones.
 UPDATE awa.scheduled_jobs SET run_at = run_at - make_interval(secs => %(seconds)s::float8);
 
+-- name: testing_shift_running :exec
+-- The same for running jobs: their last heartbeat and their deadline move
+-- this many seconds into the past, as if the database clock had moved on
+-- (the rescuer then finds stale heartbeats and passed deadlines).
+UPDATE awa.jobs_hot
+   SET heartbeat_at = heartbeat_at - make_interval(secs => %(seconds)s::float8),
+       deadline_at = deadline_at - make_interval(secs => %(seconds)s::float8)
+ WHERE state = 'running';
+
 -- name: testing_jobs :many
 -- Jobs for assert_enqueued() and friends, oldest first.
 SELECT * FROM awa.jobs

@@ -1,0 +1,60 @@
+"""The worker application of the trace-validation tests: ``awa worker tests.trace.app:client``.
+
+Every job announces on NOTIFY ``trace`` when it starts and when it is done,
+so the tests wait on events, not on time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import anyio
+
+import awa
+
+client = awa.AsyncClient(os.environ["DATABASE_URL"], max_connections=4)
+
+
+@dataclass
+class Ok:
+    n: int
+
+
+@dataclass
+class Flaky:
+    n: int
+
+
+@dataclass
+class Stuck:
+    n: int
+
+
+async def announce(what: str, job_id: int) -> None:
+    async with await client.transaction() as tx:
+        await tx.execute("SELECT pg_notify('trace', $1::text)", f"{what} {job_id}")
+
+
+@client.worker(Ok, queue="trace")
+async def ok(job: awa.JobContext) -> None:
+    pass
+
+
+@client.worker(Flaky, queue="trace")
+async def flaky(job: awa.JobContext) -> awa.RetryAfter | None:
+    """Asks for a retry on its first attempt, succeeds on the next."""
+    return awa.RetryAfter(0.05) if job.attempt == 1 else None
+
+
+@client.worker(Stuck, queue="stuck")
+async def stuck(job: awa.JobContext) -> None:
+    """The first lease hangs (to be killed, shut down or cancelled); later ones finish."""
+    if job.run_lease == 1:
+        await announce("started", job.id)
+        await anyio.sleep_forever()
+
+
+@client.on("completed")
+async def completed(event: awa.JobEvent) -> None:
+    await announce("completed", event.job.id)

@@ -1,0 +1,272 @@
+"""Check a recorded spec trace against spec/core/AwaCore.tla with TLC.
+
+The runtime writes one NDJSON line per AwaCore action when ``$AWA_SPEC_TRACE``
+(or the runtime option ``emit_spec_trace``) names a file. This tool turns such
+a file into the module ``TraceData`` (the events as a TLA+ sequence, job ids
+and worker names abstracted to ``"j1"``, ``"w1"``, ...), and runs TLC on
+``spec/trace/TraceAwaCore.tla``, which matches every event with one step of
+AwaCore's ``Next`` (see that module's header for how acceptance is decided).
+
+    python tools/trace_check.py TRACE.ndjson [--jobs 12,13] [--crashes 1]
+    python tools/trace_check.py TRACE.ndjson --keep DIR   # keep the TLA+ files
+
+Exit status: 0 when TLC accepts the trace, 1 when it rejects it, 2 when the
+trace can't be converted or TLC fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "spec" / "core" / "AwaCore.tla"
+TRACE_SPEC = ROOT / "spec" / "trace" / "TraceAwaCore.tla"
+TIMEOUT = 300.0
+
+# AwaCore's actions the runtime logs; other lines (leader, cron) are skipped.
+CORE_ACTIONS = frozenset(
+    {
+        "Claim",
+        "Heartbeat",
+        "LeaseLost",
+        "Complete",
+        "Retry",
+        "Snooze",
+        "Fail",
+        "HandlerCancel",
+        "HandBack",
+        "FinalizeRejected",
+        "RescueStale",
+        "RescueDeadline",
+        "Promote",
+        "AdminCancel",
+        "AdminRetry",
+    }
+)
+SKIPPED = frozenset({"BecomeLeader", "ReleaseLeadership", "Fire"})
+FREE_RERUNS = frozenset({"Snooze", "HandBack", "AdminRetry"})
+
+_DISTINCT = re.compile(r"([\d,]+) distinct states found")
+_ACCEPTED = "Invariant TraceNotConsumed is violated"
+_REJECTED = "Model checking completed. No error has been found."
+
+
+class TraceError(Exception):
+    """The file is not a trace this tool can check."""
+
+
+@dataclass
+class Verdict:
+    accepted: bool
+    events: int
+    distinct_states: int | None
+    seconds: float
+    output: str
+
+
+def read_events(lines: Iterable[str]) -> list[dict[str, Any]]:
+    events = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TraceError(f"line {number}: not JSON ({exc})") from exc
+        action = event.get("action")
+        if action in SKIPPED:
+            continue
+        if action not in CORE_ACTIONS:
+            raise TraceError(f"line {number}: {action!r} is not an AwaCore action")
+        events.append(event)
+    return events
+
+
+def _tla(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))
+
+
+def trace_module(
+    events: Sequence[dict[str, Any]], jobs: Iterable[int] = (), crashes: int = 1
+) -> str:
+    """The module TraceData for these events."""
+    job_names: dict[int, str] = {}
+    worker_names: dict[str, str] = {}
+
+    def job(raw: Any) -> str:
+        return job_names.setdefault(int(raw), f"j{len(job_names) + 1}")
+
+    def worker(raw: Any) -> str:
+        return worker_names.setdefault(str(raw), f"w{len(worker_names) + 1}")
+
+    for j in jobs:
+        job(j)
+    records: list[dict[str, Any]] = []
+    max_attempts: set[int] = set()
+    max_lease = 0
+    for e in events:
+        record = {"action": e["action"], "job": "none", "lease": 0, "worker": "none"}
+        record.update({"attempt": 0, "state": "none"})
+        if "job" in e:
+            record["job"] = job(e["job"])
+            record["lease"] = int(e["lease"])
+            max_lease = max(max_lease, record["lease"])
+        if "worker" in e:
+            record["worker"] = worker(e["worker"])
+        if "state" in e:
+            record["state"] = str(e["state"])
+        if e["action"] == "Claim":
+            record["attempt"] = int(e["attempt"])
+            max_attempts.add(int(e["max_attempts"]))
+        if e["action"] == "Promote":
+            records.extend([record] * int(e["count"]))  # one Promote(j) per job moved
+        else:
+            records.append(record)
+    if len(max_attempts) > 1:
+        raise TraceError(f"jobs with different max_attempts {sorted(max_attempts)}")
+    attempts = max_attempts.pop() if max_attempts else 1
+    if not worker_names:
+        worker("nobody")
+    free = sum(r["action"] in FREE_RERUNS for r in records)
+    body = ",\n    ".join(
+        "[" + ", ".join(f"{k} |-> {_tla(v)}" for k, v in r.items()) + "]" for r in records
+    )
+    return "\n".join(
+        [
+            "---- MODULE TraceData ----",
+            "\\* Generated by tools/trace_check.py from a recorded trace.",
+            "EXTENDS Naturals, Sequences",
+            f"TraceJobs == {{{', '.join(_tla(n) for n in job_names.values())}}}",
+            f"TraceWorkers == {{{', '.join(_tla(n) for n in worker_names.values())}}}",
+            f"TraceMaxAttempts == {attempts}",
+            f"TraceMaxLease == {max(max_lease, attempts)}",
+            f"TraceMaxFreeReruns == {free}",
+            f"TraceMaxCrashes == {crashes}",
+            f"Trace == <<\n    {body}\n  >>" if records else "Trace == <<>>",
+            "====",
+            "",
+        ]
+    )
+
+
+CONFIG = """\
+CONSTANTS
+    Jobs <- TraceJobs
+    Workers <- TraceWorkers
+    MaxAttempts <- TraceMaxAttempts
+    MaxLease <- TraceMaxLease
+    MaxFreeReruns <- TraceMaxFreeReruns
+    MaxCrashes <- TraceMaxCrashes
+    FinalizeChecksLease = TRUE
+    RescueChecksMax = TRUE
+    ClaimBumpsLease = TRUE
+INIT TraceInit
+NEXT TraceNext
+INVARIANT TraceNotConsumed
+"""
+
+
+def _tools() -> tuple[Path, Path]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        import run_tlc
+    finally:
+        sys.path.pop(0)
+    return run_tlc.find_tools()
+
+
+def check(
+    events: Sequence[dict[str, Any]],
+    *,
+    jobs: Iterable[int] = (),
+    crashes: int = 1,
+    keep: Path | None = None,
+    timeout: float = TIMEOUT,
+) -> Verdict:
+    """Run TLC on these events; ``accepted`` says whether AwaCore explains them."""
+    java, jar = _tools()
+    data = trace_module(events, jobs, crashes)
+    with tempfile.TemporaryDirectory(prefix="awa-trace-") as scratch:
+        work = Path(scratch)
+        shutil.copy(CORE, work / CORE.name)
+        shutil.copy(TRACE_SPEC, work / TRACE_SPEC.name)
+        (work / "TraceData.tla").write_text(data, encoding="utf-8")
+        (work / "TraceAwaCore.cfg").write_text(CONFIG, encoding="utf-8")
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            for path in work.iterdir():
+                shutil.copy(path, keep / path.name)
+        cmd = [
+            str(java),
+            "-XX:+UseParallelGC",
+            f"-Djava.io.tmpdir={work}",
+            "-cp",
+            str(jar),
+            "tlc2.TLC",
+            "-config",
+            "TraceAwaCore.cfg",
+            "TraceAwaCore.tla",
+            "-workers",
+            "1",
+            "-metadir",
+            str(work / "states"),
+            "-deadlock",
+            "-nowarning",
+        ]
+        started = time.monotonic()
+        proc = subprocess.run(
+            cmd, cwd=work, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        seconds = time.monotonic() - started
+    text = proc.stdout + proc.stderr
+    counts = _DISTINCT.findall(text)
+    distinct = int(counts[-1].replace(",", "")) if counts else None
+    if _ACCEPTED in text:
+        accepted = True
+    elif _REJECTED in text:
+        accepted = False
+    else:
+        raise TraceError(f"TLC failed:\n{text[-3000:]}")
+    n = len(events)
+    return Verdict(accepted, n, distinct, round(seconds, 2), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("trace", type=Path, help="an NDJSON file written with AWA_SPEC_TRACE")
+    parser.add_argument("--jobs", default="", help="ids of jobs inserted but maybe never logged")
+    parser.add_argument("--crashes", type=int, default=1, help="processes that may have died")
+    parser.add_argument("--keep", type=Path, help="copy the generated TLA+ files here")
+    args = parser.parse_args(argv)
+    try:
+        events = read_events(args.trace.read_text(encoding="utf-8").splitlines())
+        jobs = [int(j) for j in args.jobs.split(",") if j]
+        verdict = check(events, jobs=jobs, crashes=args.crashes, keep=args.keep)
+    except (OSError, TraceError) as exc:
+        print(f"trace_check: {exc}", file=sys.stderr)
+        return 2
+    what = "accepted" if verdict.accepted else "REJECTED: no behaviour of AwaCore matches it"
+    print(
+        f"{args.trace}: {verdict.events} events, {what}"
+        f" ({verdict.distinct_states} distinct states, {verdict.seconds:.1f}s)"
+    )
+    return 0 if verdict.accepted else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
