@@ -10,7 +10,9 @@ the SDK mode so every job carries a traceparent) from a fresh database on the
 server of ``$DATABASE_URL``. Modes alternate run by run, so drift on a shared
 machine hits them alike; the median of each mode is compared with "off".
 Throughput (wall clock) is noisy on a shared machine; this process's CPU
-time per job is the steadier measure of what telemetry adds. One JSON line
+time per job is the steadier measure of what telemetry adds. Steadier still,
+``hot_path`` times just the telemetry work one job causes (its share of a
+claim, its span, its outcome, its share of a flush) in a loop, per mode. One JSON line
 per run, then one summary line.
 """
 
@@ -22,14 +24,15 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import NoOpTracerProvider
 
 import awa
@@ -44,6 +47,13 @@ class Noop:
     n: int
 
 
+class Discard(SpanExporter):
+    """An exporter that drops what it is given (the network's cost is not ours)."""
+
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
 async def drain(url: str, jobs: int, workers: int, mode: str) -> tuple[float, float]:
     """Seconds from start() until the last handler ran: wall clock, and this
     process's CPU time (all threads: the SDK's exporter thread counts too)."""
@@ -54,7 +64,7 @@ async def drain(url: str, jobs: int, workers: int, mode: str) -> tuple[float, fl
         tracer_provider = NoOpTracerProvider()
     if mode == "sdk":
         tracer_provider = TracerProvider()
-        tracer_provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+        tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
     observability.configure(
         meter_provider=meter_provider, tracer_provider=tracer_provider, enabled=mode != "off"
     )
@@ -92,13 +102,98 @@ async def drain(url: str, jobs: int, workers: int, mode: str) -> tuple[float, fl
     return elapsed, cpu
 
 
+def _job() -> Any:
+    from awa._model.job import Job
+    from awa._model.states import JobState
+
+    now = datetime.now(UTC)
+    return Job(
+        id=1,
+        kind="noop",
+        queue="default",
+        args={},
+        state=JobState.RUNNING,
+        priority=2,
+        attempt=1,
+        max_attempts=25,
+        run_lease=1,
+        run_at=now,
+        created_at=now,
+        metadata={"awa:traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        tags=[],
+        errors=[],
+    )
+
+
+def hot_path(mode: str, jobs: int, batch: int = 20) -> float:
+    """CPU microseconds of telemetry work per job (signals emitted, span, outcome)."""
+    from awa._model.runtime_config import parse_runtime
+    from awa._runtime.lease import InFlight
+    from awa._runtime.outcome import COMPLETE, Outcome
+    from awa._runtime.signals import Signals
+
+    meter_provider: Any = None
+    tracer_provider: Any = None
+    if mode in ("metrics", "sdk"):
+        meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        tracer_provider = NoOpTracerProvider()
+    if mode == "sdk":
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
+    observability.configure(
+        meter_provider=meter_provider, tracer_provider=tracer_provider, enabled=mode != "off"
+    )
+    try:
+        config = parse_runtime(["default"], {"telemetry": mode != "off"})
+        telemetry = observability.runtime_telemetry(config)
+        runtime: Any = SimpleNamespace(signals=Signals(), inflight=InFlight(), config=config)
+        if telemetry is not None:
+            telemetry.attach(runtime)
+        job = _job()
+        outcome = Outcome(None, COMPLETE, job, "completed")  # type: ignore[arg-type]
+        signals = runtime.signals
+        waits = [0.001] * batch
+        started = time.process_time()
+        for i in range(jobs):
+            if i % batch == 0:
+                if signals.observed:
+                    signals.emit("claim", queue="default", count=batch, duration=0.001, waits=waits)
+                signals.emit("claimed", queue="default", count=batch)
+            signals.emit("job_started", id=i, lease=1, kind="noop", queue="default")
+            if telemetry is not None:
+                with telemetry.job_span(job, "default") as span:
+                    span.outcome(outcome, None)
+            signals.emit(
+                "job_finalized",
+                id=i,
+                lease=1,
+                action=COMPLETE,
+                kind="noop",
+                queue="default",
+                duration=0.0001,
+            )
+            if i % batch == 0:
+                signals.emit("flushed", size=batch, duration=0.001)
+        return (time.process_time() - started) / jobs * 1e6
+    finally:
+        observability.configure()
+        if meter_provider is not None:
+            meter_provider.shutdown()
+        if mode == "sdk":
+            tracer_provider.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--hot-path-jobs", type=int, default=50_000)
     options = parser.parse_args()
+    costs = {mode: hot_path(mode, options.hot_path_jobs) for mode in MODES}
+    hot = {f"{mode}_us_per_job": round(costs[mode], 2) for mode in MODES}
+    print(json.dumps({"scenario": "otel_hot_path", **hot}), flush=True)
     admin_url = os.environ["DATABASE_URL"]
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     cpus: dict[str, list[float]] = {mode: [] for mode in MODES}
@@ -132,6 +227,8 @@ def main() -> None:
         "repeats": options.repeats,
     }
     for mode in MODES:
+        if mode != "off":
+            summary[f"{mode}_hot_path_us_per_job"] = round(costs[mode] - costs["off"], 2)
         median = statistics.median(rates[mode])
         cpu = statistics.median(cpus[mode])
         summary[f"{mode}_jobs_per_s"] = round(median)

@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import attrs
 from anyio.abc import SocketAttribute, SocketStream, TaskStatus
+from anyio.streams.stapled import MultiListener
 
 from awa._model.health import HealthCheck
 from awa.errors import AwaError
@@ -79,16 +80,25 @@ class HealthServer:
         self.state = state
         self.loop_lag = 0.0
         self._last_tick = time.monotonic()
+        self._listener: MultiListener[SocketStream] | None = None
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def bind(self) -> None:
+        """Listen (before ``run()``, so a taken port fails the start plainly)."""
         try:
             listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
         except OSError as exc:
             raise AwaError(
                 f"health endpoints: cannot listen on {self.host}:{self.port}: {exc}"
             ) from exc
+        self._listener = listener
         self.port = listener.listeners[0].extra(SocketAttribute.local_port)
         logger.info("health endpoints on http://%s:%d/healthz and /readyz", self.host, self.port)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        if self._listener is None:
+            await self.bind()
+        listener, self._listener = self._listener, None
+        assert listener is not None
         async with listener, anyio.create_task_group() as tg:
             tg.start_soon(self._tick)
             task_status.started()

@@ -308,6 +308,8 @@ class Runtime:
         Spec: AwaShutdown!FinalHeartbeat -- nothing is in flight once the
         completer is flushed; heartbeats end with the services.
         """
+        if self.health_server is not None:
+            await self.health_server.bind()
         async with anyio.create_task_group() as services:
             if self.health_server is not None:  # first up, last down
                 await services.start(self.health_server.run)

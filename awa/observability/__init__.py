@@ -35,7 +35,13 @@ TRACER_NAME = "awa"
 
 def available() -> bool:
     """Whether the OpenTelemetry API is importable."""
-    return importlib.util.find_spec("opentelemetry.metrics") is not None
+    try:
+        return (
+            importlib.util.find_spec("opentelemetry.metrics") is not None
+            and importlib.util.find_spec("opentelemetry.propagate") is not None
+        )
+    except (ImportError, ValueError):  # no "opentelemetry" package at all
+        return False
 
 
 class _State:

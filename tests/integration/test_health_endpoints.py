@@ -123,3 +123,28 @@ async def test_bad_health_options_are_refused(
 
     with pytest.raises(awa.ConfigError, match=option):
         await client.run(["default"], **{option: value})
+
+
+async def test_a_taken_port_fails_the_start_clearly(
+    client: awa.AsyncClient, database_url: str
+) -> None:
+    @client.worker(Ping)
+    async def handle(job: awa.JobContext) -> None:
+        return None
+
+    async with client:
+        client.start(["default"], **fast(health_port=0))
+        await client.wait_started()
+        runtime = client.runtime
+        assert runtime is not None
+        assert runtime.health_server is not None
+        taken = runtime.health_server.port
+        async with awa.AsyncClient(database_url) as other:
+
+            @other.worker(Ping)
+            async def handle_other(job: awa.JobContext) -> None:
+                return None
+
+            with pytest.raises(awa.AwaError, match=f"cannot listen on 127.0.0.1:{taken}"):
+                await other.run(["default"], health_port=taken)
+        await client.shutdown()

@@ -33,6 +33,7 @@ class Fatal(awa.TerminalError):
 
 
 OBS = {n.QUEUE: "obs", n.KIND: "step"}
+TASKS = ("promote", "rescue", "cleanup", "queue_depth", "queue_gauges")
 
 
 def _ghost_rows(data: dict[str, Any]) -> bool:
@@ -99,6 +100,8 @@ async def test_every_metric_is_recorded_after_a_scripted_workload(
             await wait_finalized(client, job_id, action)
         await wait_signal(client, "job_rescued", id=dead.id)
         await client._signals.wait_for("queue_gauges", _ghost_rows)
+        for task in TASKS:
+            await wait_signal(client, "maintenance_pass", task=task)
         found = otel.metrics()
         await client.shutdown()
     after = otel.metrics()
@@ -151,5 +154,61 @@ async def test_every_metric_is_recorded_after_a_scripted_workload(
     assert total(found, "awa.queue.lag", {n.QUEUE: "ghost"}) > 0
     assert total(found, "awa.maintenance.promoted") == 2
     assert recorded(found, "awa.maintenance.promotion_lateness")[0] >= 1
-    for task in ("promote", "rescue", "cleanup", "queue_depth", "queue_gauges"):
+    for task in TASKS:
         assert recorded(found, "awa.maintenance.duration", {n.TASK: task})[0] >= 1, task
+
+
+async def test_rarer_outcomes_are_counted(
+    client: awa.AsyncClient, db: psycopg.Connection[Any], otel: Otel
+) -> None:
+    forever = anyio.Event()
+    started: dict[str, anyio.Event] = {"hold": anyio.Event(), "lose": anyio.Event()}
+
+    def bump_lease(job_id: int) -> None:
+        db.execute("UPDATE awa.jobs_hot SET run_lease = run_lease + 1 WHERE id = %s", (job_id,))
+
+    @client.worker(Step, queue="obs")
+    async def handle(job: awa.JobContext) -> object:
+        mode = job.args.mode
+        if mode == "park":
+            return awa.WaitForCallback(await job.register_callback(timeout_seconds=60))
+        if mode == "stale":
+            bump_lease(job.id)  # someone else owns it now: the outcome will be refused
+            return None
+        if mode in started:
+            if mode == "lose":
+                bump_lease(job.id)  # the next heartbeat finds the lease gone
+            started[mode].set()
+            await forever.wait()
+        return None
+
+    client.periodic("every-second", "* * * * * *", Step, Step("cron"), queue="obs")
+    async with client:
+        client.start(
+            [("obs", 8), {"name": "limited", "rate_limit": (1, 1)}],
+            **fast(queue_metrics_interval=0.2),
+        )
+        await client.wait_started()
+        await client.insert_many([Step("x"), Step("x")], queue="limited")
+        park = await client.insert(Step("park"), queue="obs")
+        stale = await client.insert(Step("stale"), queue="obs")
+        lose = await client.insert(Step("lose"), queue="obs")
+        hold = await client.insert(Step("hold"), queue="obs")
+        await wait_signal(client, "rate_limited", queue="limited")
+        await wait_finalized(client, park.id, "park")
+        await wait_signal(client, "job_stale", id=stale.id)
+        await wait_signal(client, "lease_lost", id=lose.id)
+        await wait_signal(client, "cron_fired", name="every-second")
+        await started["hold"].wait()
+        await client.shutdown(timeout=0.2)  # the held job is handed back
+    found = otel.metrics()
+    # Handed back at shutdown, whose outcome was written during it.
+    assert total(found, "awa.job.handed_back", OBS) == 1
+    assert recorded(found, "awa.job.duration", {**OBS, n.OUTCOME: "handed_back"})[0] == 1
+    assert total(found, "awa.job.parked", OBS) == 1
+    assert total(found, "awa.job.stale", OBS) == 1
+    assert total(found, "awa.job.lease_lost", {n.QUEUE: "obs"}) == 1
+    assert total(found, "awa.dispatch.rate_limited", {n.QUEUE: "limited"}) >= 1
+    assert total(found, "awa.cron.fired", {n.CRON_NAME: "every-second"}) >= 1
+    row = db.execute("SELECT state::text AS state FROM awa.jobs WHERE id = %s", (hold.id,))
+    assert row.fetchone() == {"state": "available"}

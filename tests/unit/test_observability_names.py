@@ -211,3 +211,58 @@ def test_spans_are_skipped_while_they_would_go_nowhere() -> None:
     # The global provider, never set by these tests: the API's proxy, no SDK.
     assert not Tracing(trace.get_tracer("t"), None).recording()
     sdk.shutdown()
+
+
+def test_the_docs_table_lists_every_metric() -> None:
+    text = (ROOT / "docs" / "observability.md").read_text()
+    rows = {
+        line.split("|")[1].strip().strip("`"): line
+        for line in text.splitlines()
+        if line.startswith("| `awa.") and line.count("|") == 7  # the six-column table
+    }
+    assert set(rows) == {m.name for m in n.METRICS}
+    for metric in n.METRICS:
+        row = rows[metric.name]
+        assert f"`{metric.unit}`" in row
+        assert f"`{metric.prometheus_name}" in row
+        for attribute in metric.attributes:
+            assert f"`{attribute}`" in row, (metric.name, attribute)
+
+
+_WITHOUT_OTEL = """
+import sys
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "opentelemetry" or name.startswith("opentelemetry."):
+            raise ModuleNotFoundError(name)
+        return None
+
+sys.meta_path.insert(0, Block())
+import awa
+from awa import observability
+from awa._model import instrumentation
+from awa._model.insert import PayloadLimits, prepare_insert
+from awa._model.runtime_config import parse_runtime
+
+assert not observability.available()
+assert observability.runtime_telemetry(parse_runtime(["q"], {})) is None
+assert instrumentation.capture_trace() == {}
+row = prepare_insert({"a": 1}, kind="k", queue="q", priority=2, max_attempts=3, tags=None,
+                     metadata=None, run_at=None, unique_opts=None, limits=PayloadLimits())
+assert row.metadata == "{}", row.metadata
+assert not any(m.startswith("opentelemetry") for m in sys.modules)
+print("ok")
+"""
+
+
+def test_awa_works_without_opentelemetry_installed() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_OTEL],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "ok"
