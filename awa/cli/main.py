@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from awa import AwaError, ConfigError, ValidationError
-from awa.cli import callbacks, demo, migrate, worker
+from awa.cli import callbacks, demo, migrate, roles, worker
 from awa.cli.output import fail
 
 # Exit codes: 0 done, 1 failed (the error is printed), 2 bad usage.
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_parser(commands)
     demo.add_parser(commands)
     callbacks.add_parser(commands)
+    roles.add_parser(commands)
     return parser
 
 
