@@ -65,9 +65,8 @@ def test_invalid_urls_do_not_show_the_password() -> None:
         f"postgresql://someone:{SECRET}@127.0.0.1:notaport/db",
         f"host=127.0.0.1 password={SECRET} port=1 bogus_option=1",
     ):
-        with pytest.raises(awa.AwaError) as raised:
-            with awa.Client(url) as client:
-                client.insert(Hush(1), queue="q")
+        with pytest.raises(awa.AwaError) as raised, awa.Client(url) as client:
+            client.insert(Hush(1), queue="q")
         assert SECRET not in everything_said(raised.value)
 
 
@@ -95,11 +94,13 @@ async def test_worker_logs_do_not_show_the_password(
             " AND application_name LIKE 'awa%%'"
         )
         second = None
+        failures: list[str] = []
         while second is None:  # an idle pooled connection was cut: the first use fails
             try:
                 second = await client.insert(Hush(2), queue="hush")
             except awa.ConnectionFailed as exc:
-                assert SECRET not in everything_said(exc)
+                failures.append(everything_said(exc))
+        assert not any(SECRET in failure for failure in failures)
         await wait_finalized(client, second.id)
         assert SECRET not in repr(client)
         await client.shutdown()
