@@ -63,6 +63,7 @@ from awa.errors import UnknownJobKind as UnknownJobKind
 from awa.errors import ValidationError as ValidationError
 from awa.schema import LATEST_SCHEMA_VERSION as LATEST_SCHEMA_VERSION
 from awa.schema import migration_sql as migration_sql
+from awa.schema import roles_sql as roles_sql
 
 __all__ = (
     "LATEST_SCHEMA_VERSION",
@@ -123,6 +124,7 @@ __all__ = (
     "derive_kind",
     "migration_sql",
     "redact_url",
+    "roles_sql",
 )
 
 # Report private homes as the public one (reprs, docs, pickles of values).

@@ -186,6 +186,22 @@ class Client(WorkerMixin):
         self._schema_checked = True
         return applied
 
+    def grant_roles(self, *, worker: str | None = None, reader: str | None = None) -> None:
+        """Give existing roles least privileges on the awa schema (idempotent).
+
+        ``worker``: what workers and producers need (read and write job,
+        queue and cron rows, run partition maintenance), nothing more: no
+        DDL, no TRUNCATE, no migrations. ``reader``: SELECT only (the web UI
+        in read-only mode, monitoring). Run it as the schema's owner, after
+        ``migrate()`` and again after every upgrade. See docs/security.md.
+
+        Raises:
+            ConfigError: a role does not exist, or neither was given.
+            ValidationError: not a valid role name.
+        """
+        with self._executor() as executor:
+            executor.grant_roles(worker, reader)
+
     def migration_status(self) -> MigrationStatus:
         """The database's schema version and what ``migrate()`` would apply."""
         with self._executor(check_schema=False) as executor:

@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from awa._db.connection import SyncConnection
 from awa._db.errors import translating
+from awa._db.roles import role_statements
 from awa._model import instrumentation
 from awa._model.callbacks import ResolveResult, decide
 from awa._model.cron import CronJobInfo, PeriodicJob, cron_info_from_row, periodic_params
@@ -39,6 +40,7 @@ from awa._model.stats import (
 from awa._sql import LATEST_VERSION, MIGRATIONS, Q, Query
 from awa.errors import (
     CallbackNotFound,
+    ConfigError,
     CronNotFound,
     DatabaseError,
     InvalidStateError,
@@ -148,6 +150,22 @@ class Executor:
                 " run `awa migrate` or client.migrate()"
             )
         return version
+
+    def grant_roles(self, worker: str | None, reader: str | None) -> None:
+        """Grant the worker and reader roles their privileges, in one transaction."""
+        statements = role_statements(worker, reader)
+        names = [n for n in (worker, reader) if n is not None]
+        missing = [r["name"] for r in self.many(Q["roles_missing"], {"names": names})]
+        if missing:
+            raise ConfigError(
+                f"role(s) {', '.join(map(repr, missing))} do not exist: create them first"
+                " (CREATE ROLE name LOGIN PASSWORD '...')",
+                field="worker" if worker in missing else "reader",
+            )
+        with self.transaction():
+            for statement in statements:
+                with translating():
+                    self.conn.execute(statement, prepare=False)
 
     def migrate(self) -> list[int]:
         """Apply pending migrations in one transaction; return the versions applied.

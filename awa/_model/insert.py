@@ -130,7 +130,18 @@ def check_name(value: object, field: str) -> str:
         )
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValidationError(f"{field}: control characters (and NUL) are not allowed", field=field)
+    check_unicode(value, field)
     return value
+
+
+def check_unicode(value: str, field: str) -> None:
+    """Refuse lone surrogates: they can't be stored (not valid UTF-8)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{field}: not valid Unicode (a lone surrogate such as '\\ud800')", field=field
+        ) from None
 
 
 def check_text(value: object, field: str, max_chars: int = 2000) -> str:
@@ -143,6 +154,7 @@ def check_text(value: object, field: str, max_chars: int = 2000) -> str:
         raise ValidationError(f"{field}: NUL characters are not allowed", field=field)
     if len(value) > max_chars:
         raise ValidationError(f"{field}: longer than {max_chars} characters", field=field)
+    check_unicode(value, field)
     return value
 
 

@@ -17,7 +17,7 @@ from awa import (
     UniqueConflict,
     ValidationError,
 )
-from awa.cli import callbacks, cron, demo, health, job, migrate, queue, serve, worker
+from awa.cli import callbacks, cron, demo, health, job, migrate, queue, roles, serve, worker
 from awa.cli.output import (
     EXIT_CONFLICT,
     EXIT_FAILED,
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_parser(commands)
     demo.add_parser(commands)
     callbacks.add_parser(commands)
+    roles.add_parser(commands)
     return parser
 
 

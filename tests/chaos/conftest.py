@@ -8,22 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 import awa
+from tests.chaos.harness import RECORDS
 from tests.chaos.private_pg import PrivatePostgres, find_bin_dir
 
 _names = itertools.count(1)
-
-RECORDS = """
-CREATE TABLE spans (
-    job_id bigint NOT NULL, attempt int NOT NULL, lease bigint NOT NULL, pid int NOT NULL,
-    started timestamptz NOT NULL DEFAULT clock_timestamp(), ended timestamptz, outcome text
-);
-CREATE INDEX ON spans (job_id, lease);
-CREATE TABLE effects (
-    job_id bigint NOT NULL, lease bigint NOT NULL, pid int NOT NULL,
-    at timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-CREATE TABLE refused (job_id bigint NOT NULL, lease bigint NOT NULL, pid int NOT NULL, what text);
-"""
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,20 @@ from psycopg.rows import dict_row
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The tables the worker app writes its evidence to (see tests/chaos/app.py).
+RECORDS = """
+CREATE TABLE spans (
+    job_id bigint NOT NULL, attempt int NOT NULL, lease bigint NOT NULL, pid int NOT NULL,
+    started timestamptz NOT NULL DEFAULT clock_timestamp(), ended timestamptz, outcome text
+);
+CREATE INDEX ON spans (job_id, lease);
+CREATE TABLE effects (
+    job_id bigint NOT NULL, lease bigint NOT NULL, pid int NOT NULL,
+    at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE refused (job_id bigint NOT NULL, lease bigint NOT NULL, pid int NOT NULL, what text);
+"""
+
 # Fast enough that a stopped worker is rescued within seconds; staleness at
 # five heartbeats, so a loaded machine does not rescue live jobs.
 FAST = [
