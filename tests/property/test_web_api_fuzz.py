@@ -86,7 +86,8 @@ def test_path_segments_never_crash(http: Http, segment: str) -> None:
     quoted = quote(segment, safe="")
     for path in (f"/api/jobs/{quoted}", f"/jobs/{quoted}"):
         response = http.get(path)
-        assert response.status_code in (200, 400, 404), (path, response.text)
+        # A segment of slashes decodes to a trailing slash: Starlette redirects.
+        assert response.status_code in (200, 307, 400, 404), (path, response.text)
     token = http.cookies.get("awa_csrf")
     response = http.post(f"/api/queues/{quoted}/pause", headers={"x-csrf-token": token or ""})
     assert response.status_code in (200, 400, 403, 404), response.text
