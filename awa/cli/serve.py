@@ -11,16 +11,24 @@ import argparse
 import os
 import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
 import awa
+from awa.cli.callbacks import signing_secret
 from awa.cli.output import EXIT_OK, note, require_url
 from awa.cli.serving import serve
 from awa.errors import ConfigError
 
 TOKEN_ENV = "AWA_UI_TOKEN"
+
+
+class CallbackSettings(NamedTuple):
+    """``awa serve --callbacks``: how the mounted receiver checks signatures."""
+
+    secret: str | None
+    allow_unsigned: bool
 
 
 def add_ui_arguments(parser: Any, *, port: int = 3000) -> None:
@@ -50,6 +58,22 @@ def add_parser(commands: Any) -> None:
     )
     add_ui_arguments(parser)
     parser.add_argument("--title", default="awa", help="shown in the page header")
+    parser.add_argument(
+        "--callbacks",
+        action="store_true",
+        help="also receive signed callbacks: POST /api/callbacks/<id>/<action> (docs/callbacks.md)",
+    )
+    parser.add_argument(
+        "--callback-secret-env",
+        default="AWA_CALLBACK_SECRET",
+        metavar="VAR",
+        help="with --callbacks: the variable holding the signing secret",
+    )
+    parser.add_argument(
+        "--callback-allow-unsigned",
+        action="store_true",
+        help="with --callbacks: accept callbacks without a signature",
+    )
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.set_defaults(run=run)
 
@@ -108,22 +132,33 @@ async def serve_ui(
     stop: anyio.Event | None = None,
     handle_signals: bool = True,
     extra: Sequence[str] = (),
+    callbacks: CallbackSettings | None = None,
 ) -> None:
     """Serve the UI for ``client`` until SIGINT/SIGTERM or ``stop`` is set."""
     from awa.web.app import create_app
+    from awa.web.callbacks import CallbackReceiver
 
+    receiver = (
+        None
+        if callbacks is None
+        else CallbackReceiver(
+            client, secret=callbacks.secret, allow_unsigned=callbacks.allow_unsigned
+        )
+    )
     app = create_app(
         client,
         read_only=read_only,
         token=token,
         title=title,
         allowed_hosts=allowed_hosts(host, token, extra),
+        callbacks=receiver,
     )
     shown = f"[{host}]" if ":" in host else host
     note(
         f"UI on http://{shown}:{port}/"
         + (" (read-only)" if read_only else "")
         + (" (token required)" if token else "")
+        + (f"; callbacks on {receiver.prefix}/<id>/<action>" if receiver is not None else "")
     )
     await serve(app, host, port, stop=stop, handle_signals=handle_signals)
 
@@ -131,6 +166,16 @@ async def serve_ui(
 def run(args: argparse.Namespace) -> int:
     url = require_url(args.database_url)
     host, port, token = ui_settings(args)
+    callbacks = None
+    if args.callbacks:
+        if args.read_only:
+            raise ConfigError("--callbacks resolve jobs: not with --read-only", field="callbacks")
+        secret = signing_secret(
+            args.callback_secret_env,
+            allow_unsigned=args.callback_allow_unsigned,
+            flag="--callback-allow-unsigned",
+        )
+        callbacks = CallbackSettings(secret, args.callback_allow_unsigned)
 
     async def main() -> None:
         async with awa.AsyncClient(url, max_connections=5) as client:
@@ -142,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
                 token=token,
                 title=args.title,
                 extra=args.allowed_host,
+                callbacks=callbacks,
             )
 
     anyio.run(main, backend=args.backend)

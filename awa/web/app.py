@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 import awa
 from awa.web import api, pages
+from awa.web.callbacks import CallbackReceiver
 from awa.web.problems import Problem, from_awa_error
 from awa.web.security import Guard, problem_response
 from awa.web.state import UIState
@@ -56,6 +57,7 @@ def create_app(
     token: str | None = None,
     title: str = "awa",
     allowed_hosts: Sequence[str] | None = None,
+    callbacks: CallbackReceiver | None = None,
 ) -> Starlette:
     """The UI and JSON API for ``client``'s database.
 
@@ -63,17 +65,36 @@ def create_app(
     the database is read-only). With ``token`` every request must carry it
     (``Authorization: Bearer``) or log in with it. The client stays the
     caller's to close. ``allowed_hosts`` (names, without ports) refuses
-    requests whose ``Host`` is another name (421).
+    requests whose ``Host`` is another name (421). ``callbacks`` mounts that
+    receiver's signed ``POST {prefix}/{id}/{action}`` routes, which its
+    signatures guard instead of the token.
     """
     if token is not None and len(token) < 16:
         raise awa.ConfigError("token: use at least 16 characters", field="token")
+    if callbacks is not None and not callbacks.prefix:
+        raise awa.ConfigError(
+            "callbacks mounted in the UI need a path prefix (e.g. /api/callbacks)",
+            field="callbacks",
+        )
+    if callbacks is not None and read_only:
+        raise awa.ConfigError(
+            "a read-only UI cannot receive callbacks: they resolve jobs", field="callbacks"
+        )
     app = Starlette(
         routes=[
+            *(callbacks.routes() if callbacks is not None else []),
             *api.routes,
             *pages.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        middleware=[Middleware(Guard, token=token, allowed_hosts=allowed_hosts)],
+        middleware=[
+            Middleware(
+                Guard,
+                token=token,
+                allowed_hosts=allowed_hosts,
+                signed_prefix=None if callbacks is None else callbacks.prefix,
+            )
+        ],
         exception_handlers={
             Problem: on_problem,
             awa.AwaError: on_awa_error,

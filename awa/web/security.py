@@ -114,10 +114,19 @@ class Guard:
     the last line against stack traces."""
 
     def __init__(
-        self, app: ASGIApp, *, token: str | None, allowed_hosts: Sequence[str] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        allowed_hosts: Sequence[str] | None = None,
+        signed_prefix: str | None = None,
     ) -> None:
         self.app = app
         self.token = token
+        # Signed callbacks authenticate by their signature, not the UI token.
+        self.public = (
+            PUBLIC_PATHS if signed_prefix is None else (*PUBLIC_PATHS, signed_prefix + "/")
+        )
         self.session = session_value(token) if token else None
         self.allowed_hosts = (
             None
@@ -180,7 +189,7 @@ class Guard:
                 body = {"error": {"code": "bad_host", "message": "unexpected Host header"}}
                 await JSONResponse(body, status_code=421)(scope, receive, send_wrapped)
                 return
-            if not allowed and not path.startswith(PUBLIC_PATHS):
+            if not allowed and not path.startswith(self.public):
                 response = self.refuse(request)
                 await response(scope, receive, send_wrapped)
                 return
