@@ -9,8 +9,9 @@ from awa.cli.output import (
     EXIT_NOT_FOUND,
     EXIT_OK,
     add_json_flag,
+    answer,
+    answer_table,
     emit_json,
-    emit_table,
     fail,
     open_client,
 )
@@ -44,44 +45,25 @@ def add_parser(commands: Any) -> None:
 def run_list(args: argparse.Namespace) -> int:
     with open_client(args.database_url) as client:
         schedules = client.list_cron_jobs()
-    if args.json:
-        emit_json(schedules)
-    else:
-        emit_table(
-            [{c: getattr(s, c) for c in LIST_COLUMNS} for s in schedules],
-            LIST_COLUMNS,
-        )
-    return EXIT_OK
+    return answer_table(args, schedules, LIST_COLUMNS)
 
 
 def run_trigger(args: argparse.Namespace) -> int:
     with open_client(args.database_url) as client:
         job = client.trigger_cron(args.name)
-    if args.json:
-        emit_json(job)
-    else:
-        print(f"schedule {args.name} triggered: job {job.id}")
-    return EXIT_OK
+    return answer(args, job, f"schedule {args.name} triggered: job {job.id}")
 
 
 def run_pause(args: argparse.Namespace) -> int:
     with open_client(args.database_url) as client:
         info = client.pause_cron(args.name, paused_by=args.by)
-    if args.json:
-        emit_json(info)
-    else:
-        print(f"schedule {args.name} paused")
-    return EXIT_OK
+    return answer(args, info, f"schedule {args.name} paused")
 
 
 def run_resume(args: argparse.Namespace) -> int:
     with open_client(args.database_url) as client:
         info = client.resume_cron(args.name)
-    if args.json:
-        emit_json(info)
-    else:
-        print(f"schedule {args.name} resumed; next fire {info.next_fire_at}")
-    return EXIT_OK
+    return answer(args, info, f"schedule {args.name} resumed; next fire {info.next_fire_at}")
 
 
 def run_remove(args: argparse.Namespace) -> int:

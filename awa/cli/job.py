@@ -10,6 +10,7 @@ from awa.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
     add_json_flag,
+    answer,
     cell,
     confirm,
     emit_json,
@@ -130,11 +131,7 @@ def show_job(job: awa.Job) -> None:
 
 
 def _one(args: argparse.Namespace, job: awa.Job, verb: str) -> int:
-    if args.json:
-        emit_json(job)
-    else:
-        print(f"job {job.id} {verb}: now {job.state.value}")
-    return EXIT_OK
+    return answer(args, job, f"job {job.id} {verb}: now {job.state.value}")
 
 
 def run_get(args: argparse.Namespace) -> int:
@@ -199,8 +196,4 @@ def run_discard(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             on_progress=progress("discarded", quiet=args.quiet or args.json),
         )
-    if args.json:
-        emit_json({"discarded": discarded})
-    else:
-        print(f"discarded {discarded} failed job(s)")
-    return EXIT_OK
+    return answer(args, {"discarded": discarded}, f"discarded {discarded} failed job(s)")

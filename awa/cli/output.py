@@ -36,6 +36,24 @@ def emit_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
+def answer(args: Any, value: Any, text: str) -> int:
+    """``value`` as JSON with ``--json``, else ``text``; the command succeeded."""
+    if args.json:
+        emit_json(value)
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def answer_table(args: Any, items: Sequence[Any], columns: Sequence[str]) -> int:
+    """``items`` as JSON with ``--json``, else a table of their ``columns``."""
+    if args.json:
+        emit_json(items)
+    else:
+        emit_table([{c: getattr(item, c) for c in columns} for item in items], columns)
+    return EXIT_OK
+
+
 def cell(value: Any) -> str:
     if value is None:
         return "-"

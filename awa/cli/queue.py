@@ -8,11 +8,10 @@ from typing import Any
 from awa.cli.job import positive_int
 from awa.cli.output import (
     EXIT_FAILED,
-    EXIT_OK,
     add_json_flag,
+    answer,
+    answer_table,
     confirm,
-    emit_json,
-    emit_table,
     fail,
     open_client,
     progress,
@@ -66,31 +65,19 @@ def add_parser(commands: Any) -> None:
 def run_stats(args: argparse.Namespace) -> int:
     with open_client(args.database_url) as client:
         stats = client.queue_stats()
-    if args.json:
-        emit_json(stats)
-    else:
-        emit_table([{c: getattr(s, c) for c in STATS_COLUMNS} for s in stats], STATS_COLUMNS)
-    return EXIT_OK
+    return answer_table(args, stats, STATS_COLUMNS)
 
 
 def run_pause(args: argparse.Namespace) -> int:
     with open_client(args.database_url) as client:
         client.pause_queue(args.queue, paused_by=args.by)
-    if args.json:
-        emit_json({"queue": args.queue, "paused": True})
-    else:
-        print(f"queue {args.queue} paused")
-    return EXIT_OK
+    return answer(args, {"queue": args.queue, "paused": True}, f"queue {args.queue} paused")
 
 
 def run_resume(args: argparse.Namespace) -> int:
     with open_client(args.database_url) as client:
         client.resume_queue(args.queue)
-    if args.json:
-        emit_json({"queue": args.queue, "paused": False})
-    else:
-        print(f"queue {args.queue} resumed")
-    return EXIT_OK
+    return answer(args, {"queue": args.queue, "paused": False}, f"queue {args.queue} resumed")
 
 
 def run_drain(args: argparse.Namespace) -> int:
@@ -103,8 +90,8 @@ def run_drain(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             on_progress=progress("cancelled", quiet=args.quiet or args.json),
         )
-    if args.json:
-        emit_json({"queue": args.queue, "cancelled": drained})
-    else:
-        print(f"queue {args.queue} drained: {drained} job(s) cancelled")
-    return EXIT_OK
+    return answer(
+        args,
+        {"queue": args.queue, "cancelled": drained},
+        f"queue {args.queue} drained: {drained} job(s) cancelled",
+    )
