@@ -10,6 +10,7 @@ from awa._db.transaction_async import AsyncTransaction as AsyncTransaction
 from awa._model.callbacks import CallbackToken as CallbackToken
 from awa._model.callbacks import ResolveResult as ResolveResult
 from awa._model.callbacks import WaitForCallback as WaitForCallback
+from awa._model.config import redact as redact_url
 from awa._model.cron import CronJobInfo as CronJobInfo
 from awa._model.cron import PeriodicJob as PeriodicJob
 from awa._model.health import HealthCheck as HealthCheck
@@ -32,6 +33,8 @@ from awa._model.stats import MigrationStatus as MigrationStatus
 from awa._model.stats import QueueDepth as QueueDepth
 from awa._model.stats import QueueStat as QueueStat
 from awa._model.stats import RetryFailedResult as RetryFailedResult
+from awa._model.stats import RuntimeInstance as RuntimeInstance
+from awa._model.stats import ThroughputBucket as ThroughputBucket
 from awa._model.unique import UniqueOpts as UniqueOpts
 from awa._runtime.context import JobContext as JobContext
 from awa._runtime.lease import LeaseToken as LeaseToken
@@ -60,6 +63,7 @@ from awa.errors import UnknownJobKind as UnknownJobKind
 from awa.errors import ValidationError as ValidationError
 from awa.schema import LATEST_SCHEMA_VERSION as LATEST_SCHEMA_VERSION
 from awa.schema import migration_sql as migration_sql
+from awa.schema import roles_sql as roles_sql
 
 __all__ = (
     "LATEST_SCHEMA_VERSION",
@@ -103,11 +107,13 @@ __all__ = (
     "RetryFailedResult",
     "RowNotFound",
     "RuntimeConfig",
+    "RuntimeInstance",
     "SchemaNotMigrated",
     "SchemaTooNew",
     "SkippedJob",
     "Snooze",
     "TerminalError",
+    "ThroughputBucket",
     "Transaction",
     "UniqueConflict",
     "UniqueOpts",
@@ -117,6 +123,8 @@ __all__ = (
     "__version__",
     "derive_kind",
     "migration_sql",
+    "redact_url",
+    "roles_sql",
 )
 
 # Report private homes as the public one (reprs, docs, pickles of values).

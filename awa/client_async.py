@@ -47,12 +47,14 @@ from awa._model.stats import (
     QueueDepth,
     QueueStat,
     RetryFailedResult,
+    RuntimeInstance,
+    ThroughputBucket,
     queue_stat_from_row,
 )
 from awa._model.unique import UniqueOpts, unique_key
 from awa._runtime.spec_trace import default_trace
 from awa._sql import LATEST_VERSION
-from awa.errors import JobNotFound, ValidationError
+from awa.errors import ConfigError, JobNotFound, ValidationError
 from awa.worker import AsyncWorkerMixin
 
 __all__ = ("AsyncClient",)
@@ -61,6 +63,8 @@ ProgressCallback = Callable[[int], None]
 
 DEFAULT_BATCH_SIZE = 1000
 MAX_LIST_LIMIT = 1000
+MAX_SEARCH_LENGTH = 200
+MAX_THROUGHPUT_MINUTES = 24 * 60
 
 
 def _check_job_id(job_id: object) -> int:
@@ -81,6 +85,12 @@ def _check_cursor(cursor: object) -> int | None:
     if isinstance(cursor, str) and cursor.isdigit() and 0 < len(cursor) < 20:
         return int(cursor)
     raise ValidationError(f"cursor: not a cursor from a previous page: {cursor!r}", field="cursor")
+
+
+def _check_search(search: object) -> str | None:
+    if search is None:
+        return None
+    return check_text(search, "search", MAX_SEARCH_LENGTH).strip() or None
 
 
 def _optional(check: Callable[[object], str], value: object) -> str | None:
@@ -104,6 +114,11 @@ class AsyncClient(AsyncWorkerMixin):
         connect_timeout: seconds opening one connection may take.
         max_args_bytes: largest args JSON accepted by ``insert``.
         max_metadata_bytes: largest metadata JSON accepted by ``insert``.
+        pgbouncer: the URL points at PgBouncer in transaction mode: no
+            server-side prepared statements, and workers hold the leader
+            lock inside a transaction (see docs/deployment.md#pgbouncer).
+            LISTEN/NOTIFY is checked at start either way; when it does not
+            deliver, workers warn and poll.
     """
 
     def __init__(
@@ -115,7 +130,11 @@ class AsyncClient(AsyncWorkerMixin):
         connect_timeout: float = 10.0,
         max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES,
         max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
+        pgbouncer: bool = False,
     ) -> None:
+        if not isinstance(pgbouncer, bool):
+            raise ConfigError("pgbouncer: expected a bool", field="pgbouncer")
+        self.pgbouncer = pgbouncer
         self.database_url = resolve_database_url(database_url, os.environ)
         self.limits = PayloadLimits(
             max_args_bytes=max_args_bytes, max_metadata_bytes=max_metadata_bytes
@@ -126,6 +145,7 @@ class AsyncClient(AsyncWorkerMixin):
                 max_size=max_connections,
                 acquire_timeout=acquire_timeout,
                 connect_timeout=connect_timeout,
+                prepare=not pgbouncer,
             )
         )
         self._schema_checked = False
@@ -163,6 +183,22 @@ class AsyncClient(AsyncWorkerMixin):
             applied = await executor.migrate()
         self._schema_checked = True
         return applied
+
+    async def grant_roles(self, *, worker: str | None = None, reader: str | None = None) -> None:
+        """Give existing roles least privileges on the awa schema (idempotent).
+
+        ``worker``: what workers and producers need (read and write job,
+        queue and cron rows, run partition maintenance), nothing more: no
+        DDL, no TRUNCATE, no migrations. ``reader``: SELECT only (the web UI
+        in read-only mode, monitoring). Run it as the schema's owner, after
+        ``migrate()`` and again after every upgrade. See docs/security.md.
+
+        Raises:
+            ConfigError: a role does not exist, or neither was given.
+            ValidationError: not a valid role name.
+        """
+        async with self._executor() as executor:
+            await executor.grant_roles(worker, reader)
 
     async def migration_status(self) -> MigrationStatus:
         """The database's schema version and what ``migrate()`` would apply."""
@@ -310,10 +346,13 @@ class AsyncClient(AsyncWorkerMixin):
         queue: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        search: str | None = None,
     ) -> JobPage:
         """Jobs matching the filters, newest first, one page at a time.
 
         Pass the page's ``next_cursor`` as ``cursor`` for the next page.
+        ``search`` matches a job id, or a substring (any case) of the kind,
+        queue, a tag or the args JSON; it scans, so keep it for operators.
         """
         if (
             isinstance(limit, bool)
@@ -329,6 +368,7 @@ class AsyncClient(AsyncWorkerMixin):
                 queue=_optional(check_queue, queue),
                 limit=limit,
                 before_id=_check_cursor(cursor),
+                search=_check_search(search),
             )
 
     # -- admin -----------------------------------------------------------
@@ -490,6 +530,55 @@ class AsyncClient(AsyncWorkerMixin):
         queue = check_queue(queue)
         async with self._executor() as executor:
             return await executor.queue_depth_get(queue)
+
+    # -- operator views ----------------------------------------------------
+
+    async def job_state_counts(self) -> dict[str, int]:
+        """How many jobs are in each state (every state present, zeros included).
+
+        Counts every table, finished jobs too: cheap while retention keeps
+        the terminal partitions small, a scan otherwise.
+        """
+        async with self._executor() as executor:
+            found = await executor.job_state_counts()
+        return {state.value: found.get(state.value, 0) for state in JobState}
+
+    async def throughput(self, minutes: int = 60) -> list[ThroughputBucket]:
+        """Jobs finished per minute over the last ``minutes`` (1..1440), oldest
+        first; the last bucket is the current, partial minute."""
+        if (
+            isinstance(minutes, bool)
+            or not isinstance(minutes, int)
+            or not 1 <= minutes <= MAX_THROUGHPUT_MINUTES
+        ):
+            raise ValidationError(
+                f"minutes: expected an int in 1..{MAX_THROUGHPUT_MINUTES}", field="minutes"
+            )
+        async with self._executor() as executor:
+            return await executor.job_throughput(minutes)
+
+    async def job_kinds(self) -> list[str]:
+        """Kinds of the unfinished jobs and of the stored schedules, sorted."""
+        async with self._executor() as executor:
+            return await executor.job_kinds()
+
+    async def runtime_instances(self, *, stale_after: float = 30.0) -> list[RuntimeInstance]:
+        """Worker processes that published a snapshot; ``live`` when one was
+        seen within ``stale_after`` seconds. Stopped ones are pruned by the leader."""
+        if isinstance(stale_after, bool) or not isinstance(stale_after, int | float):
+            raise ValidationError("stale_after: expected seconds", field="stale_after")
+        if not 0 < stale_after <= 86_400:
+            raise ValidationError(
+                "stale_after: expected seconds in (0, 86400]", field="stale_after"
+            )
+        async with self._executor() as executor:
+            return await executor.runtime_instance_list(float(stale_after))
+
+    async def database_read_only(self) -> bool:
+        """True when this database refuses writes (a hot standby, or
+        ``default_transaction_read_only`` set for the role or database)."""
+        async with self._executor(check_schema=False) as executor:
+            return await executor.database_read_only()
 
     # -- callbacks -------------------------------------------------------
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from awa._db.roles import roles_sql as _roles_sql
 from awa._sql import LATEST_VERSION, MIGRATIONS
 from awa.errors import ValidationError
 
-__all__ = ("LATEST_SCHEMA_VERSION", "migration_sql")
+__all__ = ("LATEST_SCHEMA_VERSION", "migration_sql", "roles_sql")
 
 LATEST_SCHEMA_VERSION = LATEST_VERSION
 
@@ -34,3 +35,11 @@ def migration_sql(after: int = 0, upto: int | None = None) -> str:
         for m in MIGRATIONS[after:last]
     ]
     return "\n".join(parts)
+
+
+def roles_sql(worker: str | None = "awa_worker", reader: str | None = "awa_reader") -> str:
+    """The SQL ``grant_roles()`` runs, for review or for your own tooling.
+
+    ``None`` leaves that role out. The roles must exist when it runs.
+    """
+    return _roles_sql(worker, reader)

@@ -25,6 +25,7 @@ import anyio
 import anyio.from_thread
 from anyio.abc import TaskGroup
 
+from awa import observability
 from awa._db.listener import Listener, ListenerConfig
 from awa._db.pool import AsyncPool, PoolConfig
 from awa._db.waiting import SyncFinishedHub
@@ -164,6 +165,7 @@ class _Registration:
 class AsyncWorkerMixin(_Registration):
     _pool: AsyncPool
     database_url: str
+    pgbouncer: bool
 
     def _init_worker_state(self) -> None:
         super()._init_worker_state()
@@ -204,6 +206,8 @@ class AsyncWorkerMixin(_Registration):
             registry=self._registry,
             config=config,
             signals=self._signals,
+            telemetry=observability.runtime_telemetry(config),
+            pgbouncer=self.pgbouncer,
         )
         self._runtime = runtime
         self._runtime_error = None
@@ -289,6 +293,8 @@ class AsyncWorkerMixin(_Registration):
             registry=self._registry,
             config=config,
             signals=self._signals,
+            telemetry=observability.runtime_telemetry(config),
+            pgbouncer=self.pgbouncer,
         )
         self._runtime = runtime
         try:
@@ -426,6 +432,7 @@ class WorkerMixin(_Registration):
     """The sync ``Client``'s workers: the async runtime on a background event loop."""
 
     database_url: str
+    pgbouncer: bool
 
     def _init_worker_state(self) -> None:
         super()._init_worker_state()
@@ -465,7 +472,11 @@ class WorkerMixin(_Registration):
 
     async def _main(self, config: RuntimeConfig, *, task_status: Any) -> None:
         pool = AsyncPool(
-            PoolConfig(conninfo=self.database_url, max_size=max(4, len(config.queues) + 4))
+            PoolConfig(
+                conninfo=self.database_url,
+                max_size=max(4, len(config.queues) + 4),
+                prepare=not self.pgbouncer,
+            )
         )
         runtime = Runtime(
             conninfo=self.database_url,
@@ -473,6 +484,8 @@ class WorkerMixin(_Registration):
             registry=self._registry,
             config=config,
             signals=self._signals,
+            telemetry=observability.runtime_telemetry(config),
+            pgbouncer=self.pgbouncer,
         )
         self._runtime = runtime
         try:

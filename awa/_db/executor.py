@@ -21,16 +21,26 @@ from psycopg.types.json import Jsonb
 
 from awa._db.connection import SyncConnection
 from awa._db.errors import translating
+from awa._db.roles import role_statements
+from awa._model import instrumentation
 from awa._model.callbacks import ResolveResult, decide
 from awa._model.cron import CronJobInfo, PeriodicJob, cron_info_from_row, periodic_params
 from awa._model.insert import InsertManyResult, InsertRow, SkippedJob, insert_params
 from awa._model.job import Job, JobPage, job_from_row
 from awa._model.placeholders import check_placeholders
 from awa._model.states import JobState, mask_to_states
-from awa._model.stats import QueueDepth, queue_depth_from_row
+from awa._model.stats import (
+    QueueDepth,
+    RuntimeInstance,
+    ThroughputBucket,
+    queue_depth_from_row,
+    runtime_instance_from_row,
+    throughput_bucket_from_row,
+)
 from awa._sql import LATEST_VERSION, MIGRATIONS, Q, Query
 from awa.errors import (
     CallbackNotFound,
+    ConfigError,
     CronNotFound,
     DatabaseError,
     InvalidStateError,
@@ -141,6 +151,22 @@ class Executor:
             )
         return version
 
+    def grant_roles(self, worker: str | None, reader: str | None) -> None:
+        """Grant the worker and reader roles their privileges, in one transaction."""
+        statements = role_statements(worker, reader)
+        names = [n for n in (worker, reader) if n is not None]
+        missing = [r["name"] for r in self.many(Q["roles_missing"], {"names": names})]
+        if missing:
+            raise ConfigError(
+                f"role(s) {', '.join(map(repr, missing))} do not exist: create them first"
+                " (CREATE ROLE name LOGIN PASSWORD '...')",
+                field="worker" if worker in missing else "reader",
+            )
+        with self.transaction():
+            for statement in statements:
+                with translating():
+                    self.conn.execute(statement, prepare=False)
+
     def migrate(self) -> list[int]:
         """Apply pending migrations in one transaction; return the versions applied.
 
@@ -187,6 +213,7 @@ class Executor:
             raise self._queue_full(row.queue, 1)
         if found["over_depth"]:
             logger.warning("queue %s is over its max_depth (policy: warn)", row.queue)
+        instrumentation.inserted(((row.queue, row.kind),))
         return job_from_row(found)
 
     def _queue_full(self, queue: str, adding: int) -> QueueFull:
@@ -263,6 +290,9 @@ class Executor:
             self.copy(Q["job_copy_hot_at"], due)
         if deferred:
             self.copy(Q["job_copy_scheduled"], deferred)
+        instrumentation.inserted(
+            (row.queue, row.kind) for index, row in enumerate(rows) if index not in left_out
+        )
         return InsertManyResult(
             ids=tuple(i for index, i in enumerate(ids) if index not in left_out),
             skipped=tuple(skipped),
@@ -327,17 +357,22 @@ class Executor:
         queue: str | None,
         limit: int,
         before_id: int | None,
+        search: str | None = None,
     ) -> JobPage:
-        rows = self.many(
-            Q["job_list"],
-            {
-                "state": state.value if state is not None else None,
-                "kind": kind,
-                "queue": queue,
-                "limit": limit + 1,
-                "before_id": before_id,
-            },
-        )
+        params: dict[str, Any] = {
+            "state": state.value if state is not None else None,
+            "kind": kind,
+            "queue": queue,
+            "limit": limit + 1,
+            "before_id": before_id,
+        }
+        if search is None:
+            rows = self.many(Q["job_list"], params)
+        else:
+            pattern = (
+                "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            rows = self.many(Q["job_search"], {**params, "search": search, "pattern": pattern})
         jobs = tuple(job_from_row(r) for r in rows[:limit])
         next_cursor = str(jobs[-1].id) if len(rows) > limit and jobs else None
         return JobPage(jobs=jobs, next_cursor=next_cursor)
@@ -590,3 +625,23 @@ class Executor:
 
     def cron_remove(self, name: str) -> bool:
         return self.one(Q["cron_remove"], {"name": name}) is not None
+
+    # -- operator views ----------------------------------------------------
+
+    def job_state_counts(self) -> dict[str, int]:
+        return {r["state"]: r["n"] for r in self.many(Q["job_state_counts"])}
+
+    def job_throughput(self, minutes: int) -> list[ThroughputBucket]:
+        rows = self.many(Q["job_throughput"], {"minutes": minutes})
+        return [throughput_bucket_from_row(r) for r in rows]
+
+    def job_kinds(self) -> list[str]:
+        return [r["kind"] for r in self.many(Q["job_kinds"])]
+
+    def runtime_instance_list(self, stale_after: float) -> list[RuntimeInstance]:
+        rows = self.many(Q["runtime_instance_list"], {"stale_after": stale_after})
+        return [runtime_instance_from_row(r) for r in rows]
+
+    def database_read_only(self) -> bool:
+        row = self.one(Q["database_read_only"])
+        return bool(row and row["read_only"])

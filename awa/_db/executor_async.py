@@ -19,16 +19,26 @@ from psycopg.types.json import Jsonb
 
 from awa._db.connection import AnyioConnection
 from awa._db.errors import translating
+from awa._db.roles import role_statements
+from awa._model import instrumentation
 from awa._model.callbacks import ResolveResult, decide
 from awa._model.cron import CronJobInfo, PeriodicJob, cron_info_from_row, periodic_params
 from awa._model.insert import InsertManyResult, InsertRow, SkippedJob, insert_params
 from awa._model.job import Job, JobPage, job_from_row
 from awa._model.placeholders import check_placeholders
 from awa._model.states import JobState, mask_to_states
-from awa._model.stats import QueueDepth, queue_depth_from_row
+from awa._model.stats import (
+    QueueDepth,
+    RuntimeInstance,
+    ThroughputBucket,
+    queue_depth_from_row,
+    runtime_instance_from_row,
+    throughput_bucket_from_row,
+)
 from awa._sql import LATEST_VERSION, MIGRATIONS, Q, Query
 from awa.errors import (
     CallbackNotFound,
+    ConfigError,
     CronNotFound,
     DatabaseError,
     InvalidStateError,
@@ -145,6 +155,22 @@ class AsyncExecutor:
             )
         return version
 
+    async def grant_roles(self, worker: str | None, reader: str | None) -> None:
+        """Grant the worker and reader roles their privileges, in one transaction."""
+        statements = role_statements(worker, reader)
+        names = [n for n in (worker, reader) if n is not None]
+        missing = [r["name"] for r in await self.many(Q["roles_missing"], {"names": names})]
+        if missing:
+            raise ConfigError(
+                f"role(s) {', '.join(map(repr, missing))} do not exist: create them first"
+                " (CREATE ROLE name LOGIN PASSWORD '...')",
+                field="worker" if worker in missing else "reader",
+            )
+        async with self.transaction():
+            for statement in statements:
+                with translating():
+                    await self.conn.execute(statement, prepare=False)
+
     async def migrate(self) -> list[int]:
         """Apply pending migrations in one transaction; return the versions applied.
 
@@ -191,6 +217,7 @@ class AsyncExecutor:
             raise await self._queue_full(row.queue, 1)
         if found["over_depth"]:
             logger.warning("queue %s is over its max_depth (policy: warn)", row.queue)
+        instrumentation.inserted(((row.queue, row.kind),))
         return job_from_row(found)
 
     async def _queue_full(self, queue: str, adding: int) -> QueueFull:
@@ -267,6 +294,9 @@ class AsyncExecutor:
             await self.copy(Q["job_copy_hot_at"], due)
         if deferred:
             await self.copy(Q["job_copy_scheduled"], deferred)
+        instrumentation.inserted(
+            (row.queue, row.kind) for index, row in enumerate(rows) if index not in left_out
+        )
         return InsertManyResult(
             ids=tuple(i for index, i in enumerate(ids) if index not in left_out),
             skipped=tuple(skipped),
@@ -331,17 +361,24 @@ class AsyncExecutor:
         queue: str | None,
         limit: int,
         before_id: int | None,
+        search: str | None = None,
     ) -> JobPage:
-        rows = await self.many(
-            Q["job_list"],
-            {
-                "state": state.value if state is not None else None,
-                "kind": kind,
-                "queue": queue,
-                "limit": limit + 1,
-                "before_id": before_id,
-            },
-        )
+        params: dict[str, Any] = {
+            "state": state.value if state is not None else None,
+            "kind": kind,
+            "queue": queue,
+            "limit": limit + 1,
+            "before_id": before_id,
+        }
+        if search is None:
+            rows = await self.many(Q["job_list"], params)
+        else:
+            pattern = (
+                "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            rows = await self.many(
+                Q["job_search"], {**params, "search": search, "pattern": pattern}
+            )
         jobs = tuple(job_from_row(r) for r in rows[:limit])
         next_cursor = str(jobs[-1].id) if len(rows) > limit and jobs else None
         return JobPage(jobs=jobs, next_cursor=next_cursor)
@@ -596,3 +633,23 @@ class AsyncExecutor:
 
     async def cron_remove(self, name: str) -> bool:
         return await self.one(Q["cron_remove"], {"name": name}) is not None
+
+    # -- operator views ----------------------------------------------------
+
+    async def job_state_counts(self) -> dict[str, int]:
+        return {r["state"]: r["n"] for r in await self.many(Q["job_state_counts"])}
+
+    async def job_throughput(self, minutes: int) -> list[ThroughputBucket]:
+        rows = await self.many(Q["job_throughput"], {"minutes": minutes})
+        return [throughput_bucket_from_row(r) for r in rows]
+
+    async def job_kinds(self) -> list[str]:
+        return [r["kind"] for r in await self.many(Q["job_kinds"])]
+
+    async def runtime_instance_list(self, stale_after: float) -> list[RuntimeInstance]:
+        rows = await self.many(Q["runtime_instance_list"], {"stale_after": stale_after})
+        return [runtime_instance_from_row(r) for r in rows]
+
+    async def database_read_only(self) -> bool:
+        row = await self.one(Q["database_read_only"])
+        return bool(row and row["read_only"])

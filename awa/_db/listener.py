@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -231,3 +232,47 @@ class Listener:
             while (notify := pgconn.notifies()) is not None:
                 encoding = pgconn._encoding
                 self._dispatch(notify.relname.decode(encoding), notify.extra.decode(encoding))
+
+
+async def listen_works(conninfo: str, *, timeout: float, connect_timeout: float = 10.0) -> bool:
+    """Whether a NOTIFY sent on one connection reaches a LISTEN on another.
+
+    Behind a pooler in transaction mode (PgBouncer) LISTEN is accepted but
+    nothing is ever delivered: the LISTEN ran on a server connection the
+    pooler has since handed to someone else. A failure to connect raises.
+    """
+    channel = f"awa:probe:{uuid.uuid4().hex}"
+    listening = await open_connection(
+        conninfo,
+        timeout=connect_timeout,
+        application_name="awa-listener",
+        prepare_threshold=None,
+    )
+    try:
+        await listening.execute(
+            sql.SQL(Q["listen"].text).format(channel=sql.Identifier(channel)), prepare=False
+        )
+        sender = await open_connection(
+            conninfo, timeout=connect_timeout, application_name="awa", prepare_threshold=None
+        )
+        try:
+            await sender.execute(
+                Q["notify"].text, {"channel": channel, "payload": "probe"}, prepare=False
+            )
+        finally:
+            await sender.close()
+        pgconn: Any = listening.pgconn
+        with anyio.move_on_after(timeout):
+            while True:
+                await anyio.wait_readable(pgconn.socket)
+                pgconn.consume_input()
+                while (notify := pgconn.notifies()) is not None:
+                    if notify.relname.decode(pgconn._encoding) == channel:
+                        return True
+        return False
+    except psycopg.Error as exc:
+        logger.warning("LISTEN/NOTIFY self-test failed: %s", exc)
+        return False
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+            await listening.close()

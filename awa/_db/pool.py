@@ -32,6 +32,9 @@ logger = logging.getLogger("awa.db")
 
 C = TypeVar("C")
 
+# psycopg's default: prepare a statement on its fifth run on a connection.
+PREPARE_THRESHOLD = 5
+
 _IDLE = pq.TransactionStatus.IDLE
 _IN_TRANSACTION = (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
 
@@ -49,6 +52,8 @@ class PoolConfig:
         max_idle: close connections idle longer than this.
         max_lifetime: close connections older than this when returned.
         reset_timeout: how long rolling back a returned connection may take.
+        prepare: let psycopg prepare statements it runs often (server-side
+            prepared statements); off behind PgBouncer in transaction mode.
     """
 
     conninfo: str
@@ -59,6 +64,7 @@ class PoolConfig:
     max_idle: float = 300.0
     max_lifetime: float = 1800.0
     reset_timeout: float = 5.0
+    prepare: bool = True
 
     def validate(self) -> None:
         if not isinstance(self.conninfo, str) or not self.conninfo.strip():
@@ -138,6 +144,7 @@ class _PoolBase(Generic[C]):
             "autocommit": True,
             "connect_timeout": max(1, int(self.config.connect_timeout)),
             "application_name": "awa",
+            "prepare_threshold": PREPARE_THRESHOLD if self.config.prepare else None,
         }
 
     def _pop_idle(self, now: float) -> tuple[_Slot[C] | None, list[C]]:

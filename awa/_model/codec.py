@@ -46,6 +46,16 @@ def _dumps(plain: Any) -> str:
     return json.dumps(plain, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def _utf8_size(text: str, field: str) -> int:
+    """The UTF-8 size of ``text``; lone surrogates (not valid Unicode) are refused."""
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{field}: not valid Unicode (a lone surrogate such as '\\ud800')", field=field
+        ) from None
+
+
 def encode_object(value: Any, *, field: str, max_bytes: int) -> tuple[dict[str, Any], str]:
     """Turn ``value`` into a JSON object and its compact JSON text.
 
@@ -80,9 +90,10 @@ def encode_object(value: Any, *, field: str, max_bytes: int) -> tuple[dict[str, 
             raise ValidationError(f"{field}: not JSON-serialisable: {ex}", field=field) from None
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
         raise ValidationError(f"{field}: NUL characters are not allowed", field=field)
-    if len(text) > max_bytes // 4 and len(text.encode()) > max_bytes:
+    size = _utf8_size(text, field)
+    if size > max_bytes:
         raise ValidationError(
-            f"{field}: {len(text.encode())} bytes of JSON exceeds the limit of {max_bytes}",
+            f"{field}: {size} bytes of JSON exceeds the limit of {max_bytes}",
             field=field,
         )
     return plain, text
@@ -99,7 +110,8 @@ def encode_json(value: Any, *, field: str, max_bytes: int) -> str:
             raise ValidationError(f"{field}: not JSON-serialisable: {ex}", field=field) from None
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
         raise ValidationError(f"{field}: NUL characters are not allowed", field=field)
-    if len(text) > max_bytes // 4 and len(text.encode()) > max_bytes:
+    size = _utf8_size(text, field)
+    if size > max_bytes:
         raise ValidationError(f"{field}: more than {max_bytes} bytes of JSON", field=field)
     return text
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 
 from awa._model.codec import encode_object
+from awa._model.instrumentation import capture_trace, with_trace
 from awa._model.kinds import derive_kind
 from awa._model.states import states_to_mask
 from awa._model.unique import UniqueOpts, parse_unique_opts, period_bucket, unique_key
@@ -129,7 +130,18 @@ def check_name(value: object, field: str) -> str:
         )
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValidationError(f"{field}: control characters (and NUL) are not allowed", field=field)
+    check_unicode(value, field)
     return value
+
+
+def check_unicode(value: str, field: str) -> None:
+    """Refuse lone surrogates: they can't be stored (not valid UTF-8)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{field}: not valid Unicode (a lone surrogate such as '\\ud800')", field=field
+        ) from None
 
 
 def check_text(value: object, field: str, max_chars: int = 2000) -> str:
@@ -142,6 +154,7 @@ def check_text(value: object, field: str, max_chars: int = 2000) -> str:
         raise ValidationError(f"{field}: NUL characters are not allowed", field=field)
     if len(value) > max_chars:
         raise ValidationError(f"{field}: longer than {max_chars} characters", field=field)
+    check_unicode(value, field)
     return value
 
 
@@ -234,11 +247,15 @@ def prepare_insert(
     limits: PayloadLimits,
     concurrency_key: str | None = None,
     concurrency_limit: int | None = None,
+    trace: Mapping[str, str] | None = None,
 ) -> InsertRow:
     """Validate everything about one job and build the row to write.
 
+    The caller's trace context (``trace``, or read now when ``None``) goes
+    into the metadata as ``awa:traceparent`` and the like.
     Raises ``ValidationError`` on the first problem found.
     """
+    metadata = with_trace(metadata, capture_trace() if trace is None else trace)
     job_kind = kind_of(args, kind)
     job_queue = check_queue(queue)
     plain_args, args_text = encode_object(args, field="args", max_bytes=limits.max_args_bytes)
@@ -296,6 +313,7 @@ def prepare_many(
     """``prepare_insert`` for each item; ``InsertJob`` items override the defaults."""
     if isinstance(jobs, dict | str | bytes):
         raise ValidationError("jobs: expected a list of args or InsertJob items", field="jobs")
+    trace = capture_trace()  # once for the batch
     rows: list[InsertRow] = []
     for index, item in enumerate(jobs):
         try:
@@ -326,6 +344,7 @@ def prepare_many(
                             if item.concurrency_limit is not None
                             else concurrency_limit
                         ),
+                        trace=trace,
                     )
                 )
             else:
@@ -343,6 +362,7 @@ def prepare_many(
                         limits=limits,
                         concurrency_key=concurrency_key,
                         concurrency_limit=concurrency_limit,
+                        trace=trace,
                     )
                 )
         except ValidationError as ex:

@@ -189,7 +189,12 @@ class RuntimeConfig:
     global_max_workers: int | None = None
     finalize_timeout: float = 30.0
     listen: bool = True
+    listen_probe_timeout: float = 3.0
     emit_spec_trace: str | None = None
+    telemetry: bool = True
+    queue_metrics_interval: float = 15.0
+    health_host: str = "127.0.0.1"
+    health_port: int | None = None
 
 
 _RUNTIME_KEYS = {f.name for f in attrs.fields(RuntimeConfig)} - {"queues"}
@@ -219,16 +224,24 @@ def parse_runtime(queues: Iterable[object], options: Mapping[str, Any]) -> Runti
     for key, value in options.items():
         if key in _COUNTS:
             values[key] = count(value, key, high=_COUNTS[key])
-        elif key in ("keep_completed", "listen"):
+        elif key in ("keep_completed", "listen", "telemetry"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{key}: expected a bool", field=key)
             values[key] = value
         elif key == "global_max_workers":
             values[key] = None if value is None else count(value, key, high=100_000)
+        elif key == "health_port":
+            values[key] = None if value is None else count(value, key, low=0, high=65535)
+        elif key == "health_host":
+            if not isinstance(value, str) or not value or "\x00" in value:
+                raise ConfigError("health_host: expected a host name or address", field=key)
+            values[key] = value
         elif key == "emit_spec_trace":
             if value is not None and not isinstance(value, str):
                 raise ConfigError("emit_spec_trace: a file path or None", field=key)
             values[key] = value
+        elif key == "listen_probe_timeout":
+            values[key] = seconds(value, key, allow_zero=True)
         else:
             values[key] = seconds(value, key)
     config = RuntimeConfig(queues=parsed, **values)

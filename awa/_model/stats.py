@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -80,3 +82,42 @@ def queue_depth_from_row(row: Mapping[str, Any] | None, queue: str = "") -> Queu
         policy=row["depth_policy"],
         measured_at=row["depth_measured_at"],
     )
+
+
+@attrs.frozen(kw_only=True)
+class ThroughputBucket:
+    """Jobs finished in one minute (``minute`` is its start), by outcome."""
+
+    minute: datetime
+    completed: int
+    failed: int
+    cancelled: int
+
+    @property
+    def total(self) -> int:
+        return self.completed + self.failed + self.cancelled
+
+
+def throughput_bucket_from_row(row: Mapping[str, Any]) -> ThroughputBucket:
+    return ThroughputBucket(**{f.name: row[f.name] for f in attrs.fields(ThroughputBucket)})
+
+
+@attrs.frozen(kw_only=True)
+class RuntimeInstance:
+    """A worker process as it last described itself (``snapshot``: its queues,
+    in-flight counts, state). ``live`` is false once it stopped publishing."""
+
+    instance_id: uuid.UUID
+    hostname: str
+    pid: int
+    version: str
+    started_at: datetime
+    last_seen_at: datetime
+    leader: bool
+    shutting_down: bool
+    snapshot: dict[str, Any]
+    live: bool
+
+
+def runtime_instance_from_row(row: Mapping[str, Any]) -> RuntimeInstance:
+    return RuntimeInstance(**{f.name: row[f.name] for f in attrs.fields(RuntimeInstance)})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -141,6 +142,7 @@ class Completer:
         """
         self.stats.flushes += 1
         self.stats.last_batch = len(batch)
+        started = time.perf_counter()
         groups = (
             [o for o in batch if o.action == COMPLETE],
             [o for o in batch if o.action not in _OWN_STATEMENT],
@@ -150,6 +152,7 @@ class Completer:
         for group in groups:
             if group:
                 await self._write_group(group)
+        self.signals.emit("flushed", size=len(batch), duration=time.perf_counter() - started)
 
     async def _write_group(self, group: list[Outcome]) -> None:
         backoff = 0.05
@@ -251,7 +254,13 @@ class Completer:
                     worker=self.worker,
                 )
                 self.signals.emit(
-                    "job_finalized", id=token.job_id, lease=token.run_lease, action=outcome.action
+                    "job_finalized",
+                    id=token.job_id,
+                    lease=token.run_lease,
+                    action=outcome.action,
+                    kind=outcome.job.kind,
+                    queue=outcome.job.queue,
+                    duration=outcome.duration,
                 )
                 if outcome.event is not None:
                     self.hooks.fire(JobEvent(outcome.event, outcome.job, outcome.error))
@@ -268,5 +277,10 @@ class Completer:
                     "FinalizeRejected", job=token.job_id, lease=token.run_lease, worker=self.worker
                 )
                 self.signals.emit(
-                    "job_stale", id=token.job_id, lease=token.run_lease, action=outcome.action
+                    "job_stale",
+                    id=token.job_id,
+                    lease=token.run_lease,
+                    action=outcome.action,
+                    kind=outcome.job.kind,
+                    queue=outcome.job.queue,
                 )

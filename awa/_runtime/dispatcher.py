@@ -11,6 +11,7 @@ always has a slot to run in; what the claim did not use is given back.
 from __future__ import annotations
 
 import logging
+import time
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -31,6 +32,11 @@ from awa.errors import AwaError
 logger = logging.getLogger("awa.dispatcher")
 
 _CLAIM_ORDER = itemgetter("priority", "run_at", "id")
+
+# With a backlog, a claim waits for several free slots (one round trip for
+# many jobs), but no longer than this: free slots must not idle behind jobs
+# that run for a long time.
+CLAIM_LINGER = 0.01
 
 
 class Limiter(Protocol):
@@ -95,16 +101,27 @@ class Dispatcher:
         self.alive = True
         task_status.started()
         try:
+            lingered = False
             while True:
                 self._wake = anyio.Event()
                 self._rate_wait = None
-                if self._backlog and self._worth_claiming:
+                if self._backlog and (lingered or self._worth_claiming):
                     try:
-                        await self.run_once()
+                        await self.run_once(force=lingered)
                     except AwaError as exc:
                         logger.warning("claim on queue %s failed: %s", self.queue.name, exc)
-                with anyio.move_on_after(self._next_wait()) as timer:
+                wait = self._next_wait()
+                lingering = (
+                    self._backlog
+                    and self._rate_wait is None
+                    and self.permits.available() > 0
+                    and not self._worth_claiming
+                )
+                if lingering:  # free slots, fewer than a batch: claim soon anyway
+                    wait = min(wait, CLAIM_LINGER)
+                with anyio.move_on_after(wait) as timer:
                     await self._wake.wait()
+                lingered = lingering and timer.cancelled_caught
                 if timer.cancelled_caught:
                     self._backlog = True  # the safety-net poll (or tokens refilled)
         finally:
@@ -130,10 +147,14 @@ class Dispatcher:
             return free > 0
         return free >= max(1, min(self.queue.claim_batch_size, self.permits.limit // 2))
 
-    async def run_once(self) -> int:
-        """Claim and start jobs while there are permits, tokens and jobs; return how many."""
+    async def run_once(self, *, force: bool = False) -> int:
+        """Claim and start jobs while there are permits, tokens and jobs; return how many.
+
+        ``force``: claim once even if fewer slots are free than a batch.
+        """
         started = 0
-        while self._backlog and self._worth_claiming:
+        while self._backlog and (force or self._worth_claiming):
+            force = False
             wanted = min(self.permits.available(), self.queue.claim_batch_size)
             granted = self.permits.acquire(wanted)
             if granted == 0:
@@ -179,10 +200,20 @@ class Dispatcher:
         Spec: AwaLeader!Claim
         Spec: AwaCallback!Claim
         """
+        started = time.perf_counter()
         rows = await self.db.many(
             Q["job_claim_many"],
             {"queue": self.queue.name, "limit": limit, "deadline": self.queue.deadline},
         )
+        if self.signals.observed:
+            # Waited: from due (run_at) to claimed, both by the database clock.
+            self.signals.emit(
+                "claim",
+                queue=self.queue.name,
+                count=len(rows),
+                duration=time.perf_counter() - started,
+                waits=[(r["attempted_at"] - r["run_at"]).total_seconds() for r in rows],
+            )
         self.claimed += len(rows)
         if self.trace.enabled:
             for row in rows:

@@ -78,7 +78,7 @@ class Heartbeater:
         Spec: AwaCallback!LeaseLost
         """
         attempts = list(self.inflight)
-        alive = lost = 0
+        alive = lost = batches = 0
         queued = [t for t in self.queued() if t not in self.inflight]
         for start in range(0, len(queued), CHUNK):
             chunk_tokens = queued[start : start + CHUNK]
@@ -91,6 +91,7 @@ class Heartbeater:
                 },
             )
             alive += len(rows)
+            batches += 1
         for start in range(0, len(attempts), CHUNK):
             chunk = attempts[start : start + CHUNK]
             pending = [a.context._pending_progress() for a in chunk]
@@ -102,6 +103,7 @@ class Heartbeater:
                     "progress": [None if p is None else json.dumps(p[1]) for p in pending],
                 },
             )
+            batches += 1
             fresh = {LeaseToken(r["id"], r["run_lease"]) for r in rows}
             for attempt, progress in zip(chunk, pending, strict=True):
                 if attempt.token in fresh:
@@ -130,10 +132,13 @@ class Heartbeater:
                         worker=self.worker,
                     )
                     self.signals.emit(
-                        "lease_lost", id=attempt.token.job_id, lease=attempt.token.run_lease
+                        "lease_lost",
+                        id=attempt.token.job_id,
+                        lease=attempt.token.run_lease,
+                        queue=attempt.queue,
                     )
         self.beats += 1
-        self.signals.emit("heartbeat", alive=alive, lost=lost)
+        self.signals.emit("heartbeat", alive=alive, lost=lost, batches=batches)
         return HeartbeatResult(alive, lost)
 
 

@@ -26,6 +26,7 @@ from awa._runtime.context import JobContext, JobServices
 from awa._runtime.lease import ADMIN, LEASE_LOST, SHUTDOWN, Attempt, InFlight, LeaseToken
 from awa._runtime.outcome import Outcome
 from awa._runtime.signals import Signals
+from awa._runtime.telemetry import JobSpan, RuntimeTelemetry
 from awa.errors import ValidationError
 
 logger = logging.getLogger("awa.worker")
@@ -44,6 +45,7 @@ class JobRunner:
         signals: Signals,
         finalize_timeout: float,
         thread_limiter: anyio.CapacityLimiter,
+        telemetry: RuntimeTelemetry | None = None,
     ) -> None:
         self.registry = registry
         self.inflight = inflight
@@ -52,6 +54,7 @@ class JobRunner:
         self.signals = signals
         self.finalize_timeout = finalize_timeout
         self.thread_limiter = thread_limiter
+        self.telemetry = telemetry
 
     async def run(self, row: dict[str, Any], queue: QueueConfig) -> None:
         """Run a claimed job to its outcome.
@@ -60,20 +63,28 @@ class JobRunner:
         Spec: AwaShutdown!HandlerStops
         """
         job = job_from_row(row)
+        if self.telemetry is None:
+            await self._run(job, queue, None)
+            return
+        with self.telemetry.job_span(job, queue.name) as span:
+            await self._run(job, queue, span)
+
+    async def _run(self, job: Job, queue: QueueConfig, span: JobSpan | None) -> None:
         token = LeaseToken(job.id, job.run_lease)
         handler = self.registry.handlers.get(job.kind)
         if handler is None:
             await self._finish(
                 outcomes.failed_before_running(
                     job, token, "UnknownJobKind", f"no handler is registered for kind {job.kind!r}"
-                )
+                ),
+                span,
             )
             return
         try:
             args = structure(job.args, handler.args_type)
         except ValidationError as exc:
             await self._finish(
-                outcomes.failed_before_running(job, token, "ArgsDecodeError", str(exc))
+                outcomes.failed_before_running(job, token, "ArgsDecodeError", str(exc)), span
             )
             return
         deadline = time.monotonic() + queue.deadline if queue.deadline > 0 else None
@@ -82,7 +93,9 @@ class JobRunner:
         if handler.is_async and queue.deadline > 0:
             attempt.scope.deadline = anyio.current_time() + queue.deadline
         self.inflight.add(attempt)
-        self.signals.emit("job_started", id=job.id, lease=job.run_lease, kind=job.kind)
+        self.signals.emit(
+            "job_started", id=job.id, lease=job.run_lease, kind=job.kind, queue=job.queue
+        )
         started = time.monotonic()
         result: object = None
         error: BaseException | None = None
@@ -95,12 +108,19 @@ class JobRunner:
             self.inflight.remove(attempt)
         if context._completed_in_transaction and error is None:
             # job.transaction() already completed it, in the handler's transaction.
-            self.completer.report_done(outcomes.from_result(None, job, token, None))
+            done = outcomes.from_result(None, job, token, None)
+            done.duration = time.monotonic() - started
+            if span is not None:
+                span.outcome(done, None)
+            self.completer.report_done(done)
             return
         decided = self._decide(attempt, job, result, error)
-        if decided is not None:
-            decided.duration = time.monotonic() - started
-            await self._finish(decided)
+        if decided is None:
+            if span is not None:
+                span.outcome(None, error)
+            return
+        decided.duration = time.monotonic() - started
+        await self._finish(decided, span, error)
 
     async def _invoke(self, handler: Handler, attempt: Attempt) -> object:
         if handler.is_async:
@@ -139,7 +159,11 @@ class JobRunner:
             return outcomes.from_exception(error, job, token, progress)
         return outcomes.from_result(result, job, token, progress)
 
-    async def _finish(self, outcome: Outcome) -> None:
+    async def _finish(
+        self, outcome: Outcome, span: JobSpan | None, error: BaseException | None = None
+    ) -> None:
+        if span is not None:
+            span.outcome(outcome, error)
         # Shielded: a cancelled runtime still records outcomes of finished jobs.
         with anyio.CancelScope(shield=True), anyio.move_on_after(self.finalize_timeout) as timer:
             await self.completer.submit(outcome)

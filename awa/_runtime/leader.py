@@ -4,7 +4,10 @@ The holder runs the maintenance services in a task group and checks that
 its lock connection is alive every ``check_interval``; when the check fails
 the services are cancelled and election starts over. Losing the connection
 releases the lock in the database, so another process takes over within its
-election interval. Maintenance statements are each atomic and idempotent, so
+election interval. A paused leader (SIGSTOP, a frozen VM) keeps its socket
+open, so the lock session also carries ``idle_session_timeout`` (PostgreSQL
+14+): the server ends it once the leader stops pinging, and the lock goes
+with it. Maintenance statements are each atomic and idempotent, so
 two processes briefly both believing they lead is harmless.
 """
 
@@ -39,6 +42,8 @@ class LeaderConfig:
     check_interval: float = 30.0
     check_timeout: float = 5.0
     connect_timeout: float = 10.0
+    # Hold the lock in a transaction, not the session (PgBouncer in transaction mode).
+    transaction_lock: bool = False
 
 
 class Leader:
@@ -80,8 +85,16 @@ class Leader:
         finally:
             self.alive = False
 
+    @property
+    def idle_timeout(self) -> float:
+        """How long the lock session may sit idle before the server ends it:
+        three of the longest pauses a live campaign or term makes, plus the
+        check timeout."""
+        c = self.config
+        return 3 * max(c.check_interval, c.election_interval) + c.check_timeout
+
     async def _connect(self) -> AnyioConnection:
-        return await open_connection(
+        conn = await open_connection(
             self.config.conninfo,
             timeout=self.config.connect_timeout,
             application_name="awa-leader",
@@ -89,7 +102,16 @@ class Leader:
             keepalives_idle=10,
             keepalives_interval=5,
             keepalives_count=3,
+            prepare_threshold=None if self.config.transaction_lock else 5,
         )
+        if not self.config.transaction_lock and conn.info.server_version >= 140000:
+            try:
+                await AsyncExecutor(conn).one(
+                    Q["leader_idle_timeout"], {"timeout": f"{round(self.idle_timeout * 1000)}ms"}
+                )
+            except AwaError as exc:
+                logger.warning("could not set idle_session_timeout on the lock session: %s", exc)
+        return conn
 
     async def _campaign(self) -> None:
         """Hold a dedicated connection, win the lock, lead; unlock on the way out.
@@ -102,8 +124,7 @@ class Leader:
         held = False
         try:
             while not held:
-                row = await executor.one(Q["leader_try_lock"])
-                held = bool(row and row["acquired"])
+                held = await self._try_lock(executor)
                 if not held:
                     await anyio.sleep(self.config.election_interval)
             await self._lead(executor)
@@ -112,11 +133,30 @@ class Leader:
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.config.check_timeout):
                 if held and not conn.closed:
                     try:
-                        await executor.one(Q["leader_unlock"])
+                        await self._unlock(executor)
                         self.trace.emit("ReleaseLeadership", worker=self.worker)
                     except AwaError as exc:
                         logger.debug("unlock failed (the lock goes with the connection): %s", exc)
                 await conn.close()
+
+    async def _try_lock(self, executor: AsyncExecutor) -> bool:
+        if not self.config.transaction_lock:
+            row = await executor.one(Q["leader_try_lock"])
+            return bool(row and row["acquired"])
+        await executor.exec_begin()
+        timeout = f"{round(self.idle_timeout * 1000)}ms"
+        await executor.one(Q["leader_xact_idle_timeout"], {"timeout": timeout})
+        row = await executor.one(Q["leader_try_xact_lock"])
+        if row and row["acquired"]:
+            return True
+        await executor.exec_rollback()
+        return False
+
+    async def _unlock(self, executor: AsyncExecutor) -> None:
+        if self.config.transaction_lock:
+            await executor.exec_rollback()
+        else:
+            await executor.one(Q["leader_unlock"])
 
     async def _lead(self, executor: AsyncExecutor) -> None:
         """Run the maintenance services while the lock connection is alive.

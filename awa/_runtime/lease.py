@@ -90,6 +90,13 @@ class InFlight:
     def count(self, queue: str) -> int:
         return sum(1 for a in self._attempts.values() if a.queue == queue)
 
+    def counts(self) -> dict[str, int]:
+        """Attempts per queue (safe to call from another thread: reads a copy)."""
+        found: dict[str, int] = {}
+        for attempt in list(self._attempts.values()):
+            found[attempt.queue] = found.get(attempt.queue, 0) + 1
+        return found
+
     def cancel_all(self, reason: str) -> None:
         for attempt in list(self._attempts.values()):
             attempt.cancel(reason)

@@ -3,10 +3,15 @@
 Emitting is cheap (a bounded history plus waking any waiter), so signals are
 always on. ``await signals.wait_for("job_finalized", lambda d: d["id"] == 7)``
 returns the first matching event, past or future.
+
+Observers (``observe(fn)``) hear every signal as it is emitted: that is how
+the OpenTelemetry metrics layer (``awa.observability``) watches the runtime.
+Data only observers need is computed when ``observed`` is true.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +19,10 @@ from typing import Any
 import anyio
 import attrs
 
+logger = logging.getLogger("awa.signals")
+
 Predicate = Callable[[dict[str, Any]], bool]
+Observer = Callable[[str, dict[str, Any]], None]
 
 
 @attrs.define(eq=False)
@@ -29,9 +37,30 @@ class Signals:
     def __init__(self, history: int = 10_000) -> None:
         self._history: deque[tuple[str, dict[str, Any]]] = deque(maxlen=history)
         self._waiters: list[_Waiter] = []
+        self._observers: list[Observer] = []
+
+    @property
+    def observed(self) -> bool:
+        """Whether any observer listens (so data only they need is worth computing)."""
+        return bool(self._observers)
+
+    def observe(self, observer: Observer) -> Callable[[], None]:
+        """Call ``observer(name, data)`` on every signal; returns a function that stops it."""
+        self._observers.append(observer)
+
+        def stop() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return stop
 
     def emit(self, signal: str, /, **data: Any) -> None:
         self._history.append((signal, data))
+        for observer in self._observers:
+            try:
+                observer(signal, data)
+            except Exception:
+                logger.exception("signal observer %r failed on %s", observer, signal)
         for waiter in list(self._waiters):
             if waiter.name == signal and (waiter.predicate is None or waiter.predicate(data)):
                 waiter.found = data

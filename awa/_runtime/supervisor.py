@@ -16,10 +16,11 @@ import uuid
 from typing import Any
 
 import anyio
+import attrs
 from anyio.abc import TaskStatus
 
 from awa._db.executor_async import AsyncExecutor
-from awa._db.listener import Listener, ListenerConfig
+from awa._db.listener import Listener, ListenerConfig, listen_works
 from awa._db.pool import AsyncPool
 from awa._model.health import HealthCheck, QueueHealth
 from awa._model.registry import Registry
@@ -28,6 +29,7 @@ from awa._runtime.cancel_watcher import CancelWatcher
 from awa._runtime.completion import Completer
 from awa._runtime.db import Db
 from awa._runtime.dispatcher import Dispatcher
+from awa._runtime.health_http import HealthServer
 from awa._runtime.heartbeat import Heartbeater
 from awa._runtime.hooks import HookRunner
 from awa._runtime.job_runner import JobRunner
@@ -38,6 +40,7 @@ from awa._runtime.maintenance.aging import AgingConfig, PriorityAger
 from awa._runtime.maintenance.cleaner import Cleaner, CleanerConfig
 from awa._runtime.maintenance.cron import CronConfig, CronScheduler, CronSync
 from awa._runtime.maintenance.depth import DepthMonitor
+from awa._runtime.maintenance.gauges import QueueGauges
 from awa._runtime.maintenance.promoter import Promoter, PromoterConfig
 from awa._runtime.maintenance.rescuer import Rescuer, RescuerConfig
 from awa._runtime.permits import FixedPermits, Permits, WeightedAllocator, WeightedPermits
@@ -45,6 +48,7 @@ from awa._runtime.rate_limit import FleetBucket, TokenBucket
 from awa._runtime.reporter import Reporter
 from awa._runtime.signals import Signals
 from awa._runtime.spec_trace import SpecTrace
+from awa._runtime.telemetry import RuntimeTelemetry
 from awa._sql import Q
 from awa.errors import AwaError
 
@@ -64,15 +68,32 @@ class Runtime:
         registry: Registry,
         config: RuntimeConfig,
         signals: Signals | None = None,
+        telemetry: RuntimeTelemetry | None = None,
+        pgbouncer: bool = False,
     ) -> None:
-        self.config = config
+        self.conninfo = conninfo
+        self.telemetry = telemetry
         self.registry = registry
         self.pool = pool
+        self.pgbouncer = pgbouncer
         self.instance_id = uuid.uuid4()
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{self.instance_id.hex[:8]}"
         self.signals = signals or Signals()
         self.trace = SpecTrace(config.emit_spec_trace)
-        self.db = Db(pool)
+        self.state = "new"
+        self.started = anyio.Event()
+        self.finished = anyio.Event()
+        self._stop: anyio.Event | None = None
+        self._run_scope: anyio.CancelScope | None = None
+        self._build(config)
+
+    def _build(self, config: RuntimeConfig) -> None:
+        """Make the services (again, before they start, if LISTEN turns out not to work)."""
+        conninfo = self.conninfo
+        registry = self.registry
+        telemetry = self.telemetry
+        self.config = config
+        self.db = Db(self.pool)
         self.inflight = InFlight()
         # Without LISTEN (e.g. behind PgBouncer in transaction mode) dispatchers
         # poll and admin cancels reach handlers through the lease fence only.
@@ -109,6 +130,7 @@ class Runtime:
             thread_limiter=anyio.CapacityLimiter(
                 config.global_max_workers or sum(q.max_workers for q in config.queues)
             ),
+            telemetry=telemetry,
         )
         self.promoter = Promoter(
             self.db,
@@ -171,20 +193,26 @@ class Runtime:
             config.queues,
             signals=self.signals,
         )
+        leader_services = [
+            self.promoter.run,
+            self.rescuer.run,
+            self.cleaner.run,
+            self.ager.run,
+            self.cron.run,
+            self.depth.run,
+        ]
+        gauge_interval = None if telemetry is None else telemetry.gauge_interval
+        if gauge_interval is not None:
+            gauges = QueueGauges(self.db, interval=gauge_interval, signals=self.signals)
+            leader_services.append(gauges.run)
         self.leader = Leader(
             LeaderConfig(
                 conninfo=conninfo,
                 election_interval=config.leader_election_interval,
                 check_interval=config.leader_check_interval,
+                transaction_lock=self.pgbouncer,
             ),
-            [
-                self.promoter.run,
-                self.rescuer.run,
-                self.cleaner.run,
-                self.ager.run,
-                self.cron.run,
-                self.depth.run,
-            ],
+            leader_services,
             signals=self.signals,
             trace=self.trace,
             worker=self.worker,
@@ -192,12 +220,17 @@ class Runtime:
         self.reporter = Reporter(
             self.db, self.instance_id, interval=config.snapshot_interval, snapshot=self.snapshot
         )
+        self.health_server = (
+            HealthServer(
+                host=config.health_host,
+                port=config.health_port,
+                health=self.health,
+                state=lambda: self.state,
+            )
+            if config.health_port is not None
+            else None
+        )
         self.dispatchers: dict[str, Dispatcher] = {}
-        self.state = "new"
-        self.started = anyio.Event()
-        self.finished = anyio.Event()
-        self._stop: anyio.Event | None = None
-        self._run_scope: anyio.CancelScope | None = None
         self._drain_timeout = config.drain_timeout
 
     def _permits(self, queue: QueueConfig) -> Permits:
@@ -235,6 +268,7 @@ class Runtime:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run until ``request_stop()`` (graceful) or cancellation (forced)."""
         self._stop = anyio.Event()
+        detach = None if self.telemetry is None else self.telemetry.attach(self)
         try:
             with anyio.CancelScope() as self._run_scope:
                 if self.state == "stopped":
@@ -243,10 +277,29 @@ class Runtime:
                 self.state = "starting"
                 async with self.pool.connection() as conn:
                     await AsyncExecutor(conn).require_schema()
+                await self._check_listen()
                 await self._run(task_status)
         finally:
             self.state = "stopped"
+            if detach is not None:
+                detach()
             self.finished.set()
+
+    async def _check_listen(self) -> None:
+        """Fall back to polling when NOTIFY does not reach LISTEN (transaction pooling)."""
+        timeout = self.config.listen_probe_timeout
+        if not self.config.listen or timeout == 0:
+            return
+        if await listen_works(self.conninfo, timeout=timeout):
+            return
+        logger.warning(
+            "LISTEN/NOTIFY does not work on this connection (a NOTIFY did not arrive within"
+            " %.1fs; PgBouncer in transaction mode?): falling back to polling every"
+            " poll_interval. Pass listen=False to skip this check.",
+            timeout,
+        )
+        self.signals.emit("listen_unavailable", worker=self.worker)
+        self._build(attrs.evolve(self.config, listen=False))
 
     async def _run(self, task_status: TaskStatus[None]) -> None:
         """Services up, work, then the shutdown order.
@@ -255,7 +308,11 @@ class Runtime:
         Spec: AwaShutdown!FinalHeartbeat -- nothing is in flight once the
         completer is flushed; heartbeats end with the services.
         """
+        if self.health_server is not None:
+            await self.health_server.bind()
         async with anyio.create_task_group() as services:
+            if self.health_server is not None:  # first up, last down
+                await services.start(self.health_server.run)
             watcher = None
             if self.listener is not None:
                 await services.start(self.listener.run)

@@ -5,6 +5,25 @@
 -- Key 0x4157415f4d41494e = "AWA_MAIN".
 SELECT pg_try_advisory_lock(4708303813012965710) AS acquired;
 
+-- name: leader_idle_timeout :one
+-- Have the server end this session if it stays idle past timeout (a
+-- duration such as '95s'): a leader that is paused (SIGSTOP, a VM freeze, a
+-- stuck event loop) stops pinging, and its lock must not outlive it.
+-- PostgreSQL 14+ (idle_session_timeout); older servers refuse the name.
+SELECT set_config('idle_session_timeout', %(timeout)s, false) AS value;
+
+-- name: leader_try_xact_lock :one
+-- The same lock, held by an open transaction instead of the session: behind
+-- PgBouncer in transaction mode a transaction keeps its server connection,
+-- a session does not. Released by ROLLBACK or when the connection is lost.
+SELECT pg_try_advisory_xact_lock(4708303813012965710) AS acquired;
+
+-- name: leader_xact_idle_timeout :one
+-- For the transaction holding the lock: end it if it sits idle past timeout
+-- (a paused leader), releasing the lock. Local to the transaction, so no
+-- setting leaks to a pooled server connection.
+SELECT set_config('idle_in_transaction_session_timeout', %(timeout)s, true) AS value;
+
 -- name: leader_unlock :one
 SELECT pg_advisory_unlock(4708303813012965710) AS released;
 

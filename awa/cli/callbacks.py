@@ -44,13 +44,17 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def signing_secret(env: str, *, allow_unsigned: bool, flag: str = "--allow-unsigned") -> str | None:
+    """The receiver's secret from ``$env``; its absence is an error unless unsigned is allowed."""
+    secret = os.environ.get(env) or None
+    if secret is None and not allow_unsigned:
+        raise ConfigError(f"no signing secret: set ${env} (or pass {flag})", field="secret")
+    return secret
+
+
 def run(args: argparse.Namespace) -> int:
     url = require_url(args.database_url)
-    secret = os.environ.get(args.secret_env) or None
-    if secret is None and not args.allow_unsigned:
-        raise ConfigError(
-            f"no signing secret: set ${args.secret_env} (or pass --allow-unsigned)", field="secret"
-        )
+    secret = signing_secret(args.secret_env, allow_unsigned=args.allow_unsigned)
     anyio.run(_serve, url, secret, args, backend=args.backend)
     return 0
 

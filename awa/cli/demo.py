@@ -5,12 +5,16 @@ PostgreSQL (the ``pgserver`` wheel). It migrates, enqueues example jobs (an
 email batch, a scheduled email, an import that reports progress and resumes
 from its checkpoint after a failure, a payment that fails for good, a report
 built by a plain ``def`` handler), runs workers and prints what happens.
-Ctrl-C stops it cleanly; ``--once`` stops when every demo job is finished.
+It also serves the web UI (``awa serve``) on http://127.0.0.1:3000/ so you
+can watch the jobs; ``--no-ui`` turns it off. Ctrl-C stops it cleanly;
+``--once`` stops when every demo job is finished (without the UI unless
+``--ui`` is given).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 import tempfile
@@ -22,6 +26,7 @@ from typing import Any
 import anyio
 
 import awa
+from awa.cli.serve import add_ui_arguments, serve_ui, ui_settings
 
 DEMO_QUEUES = [("email", 4), ("etl", 1), ("payments", 2), ("reports", 2)]
 
@@ -62,6 +67,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--once", action="store_true", help="exit when every demo job finished")
     parser.add_argument("--emails", type=int, default=20, help="how many emails to enqueue")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    parser.add_argument(
+        "--ui",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve the web UI (default: on, off with --once)",
+    )
+    add_ui_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -105,6 +117,9 @@ def register(client: awa.AsyncClient) -> None:
     for event in ("completed", "retried", "failed"):
         client.on(event, show)
 
+    # A schedule for the Cron page: stored when the workers start.
+    client.periodic("daily_report", "0 6 * * *", BuildReport, BuildReport("daily"), queue="reports")
+
 
 async def enqueue(client: awa.AsyncClient, emails: int) -> list[int]:
     ids = list(
@@ -133,6 +148,9 @@ async def all_finished(client: awa.AsyncClient, ids: list[int]) -> bool:
 
 
 async def demo(url: str, options: argparse.Namespace) -> None:
+    serve_it = options.ui if options.ui is not None else not options.once
+    host, port, token = ui_settings(options)
+    stop = anyio.Event()
     async with awa.AsyncClient(url) as client:
         await client.migrate()
         register(client)
@@ -143,28 +161,51 @@ async def demo(url: str, options: argparse.Namespace) -> None:
                 with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
                     async for _ in received:
                         say("stopping (jobs still running are handed back)")
-                        tg.cancel_scope.cancel()
+                        stop.set()
                         return
 
             tg.start_soon(stop_on_signal)
-            client.start(
-                DEMO_QUEUES,
-                heartbeat_interval=2,
-                heartbeat_staleness=6,
-                rescue_interval=2,
-                drain_timeout=5,
-            )
-            await client.wait_started()
-            say("workers started; Ctrl-C to stop")
-            while True:
-                await anyio.sleep(1)
-                if options.once and await all_finished(client, ids):
-                    stats = {s.queue: s for s in await client.queue_stats()}
-                    say(
-                        "all demo jobs finished: "
-                        + ", ".join(f"{q} {s.completed_last_hour} done" for q, s in stats.items())
+            async with anyio.create_task_group() as ui_tg:
+                if serve_it:
+                    ui_tg.start_soon(
+                        functools.partial(
+                            serve_ui,
+                            client,
+                            host,
+                            port,
+                            read_only=options.read_only,
+                            token=token,
+                            title="awa demo",
+                            stop=stop,
+                            handle_signals=False,
+                            extra=options.allowed_host,
+                        )
                     )
-                    tg.cancel_scope.cancel()
+                    shown = f"[{host}]" if ":" in host else host
+                    say(f"web UI: http://{shown}:{port}/")
+                client.start(
+                    DEMO_QUEUES,
+                    heartbeat_interval=2,
+                    heartbeat_staleness=6,
+                    rescue_interval=2,
+                    drain_timeout=5,
+                    snapshot_interval=2,
+                )
+                await client.wait_started()
+                say("workers started; Ctrl-C to stop")
+                while not stop.is_set():
+                    with anyio.move_on_after(1):
+                        await stop.wait()
+                    if options.once and not stop.is_set() and await all_finished(client, ids):
+                        stats = {s.queue: s for s in await client.queue_stats()}
+                        say(
+                            "all demo jobs finished: "
+                            + ", ".join(
+                                f"{q} {s.completed_last_hour} done" for q, s in stats.items()
+                            )
+                        )
+                        stop.set()
+            tg.cancel_scope.cancel()
         await client.shutdown()
     say("bye")
 

@@ -10,15 +10,24 @@ from typing import Any
 import anyio
 
 
-async def serve(app: Any, host: str, port: int) -> None:
-    """Serve ``app`` on ``host:port`` until a signal arrives (in the current backend)."""
+async def serve(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    stop: anyio.Event | None = None,
+    handle_signals: bool = True,
+) -> None:
+    """Serve ``app`` on ``host:port`` until a signal arrives or ``stop`` is set
+    (in the current backend). ``handle_signals=False`` leaves SIGINT/SIGTERM
+    to the caller, who sets ``stop``."""
     from hypercorn.config import Config
 
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = "-"
-    stop = anyio.Event()
+    stop = stop or anyio.Event()
 
     async def wait_for_signal() -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
@@ -37,6 +46,7 @@ async def serve(app: Any, host: str, port: int) -> None:
         "hypercorn.trio" if library == "trio" else "hypercorn.asyncio"
     )
     async with anyio.create_task_group() as tg:
-        tg.start_soon(wait_for_signal)
+        if handle_signals:
+            tg.start_soon(wait_for_signal)
         await hypercorn.serve(app, config, shutdown_trigger=stop.wait)
         tg.cancel_scope.cancel()

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import anyio
 
 import awa
+from tests.e2e.jobs import Hang, Keyed, Record
 
 client = awa.AsyncClient(os.environ["DATABASE_URL"], max_connections=8)
-
-
-@dataclass
-class Record:
-    n: int
-
-
-@dataclass
-class Hang:
-    n: int
-
-
-@dataclass
-class Keyed:
-    tenant: int
 
 
 async def note(job: awa.JobContext) -> None:

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 import awa
-from tests.e2e.app import Hang, Keyed, Record
+from tests.e2e.jobs import Hang, Keyed, Record
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 

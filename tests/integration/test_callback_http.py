@@ -198,3 +198,50 @@ async def test_awa_callbacks_serve_process(client, database_url, anyio_backend) 
         assert answer.json()["state"] == "completed"
         server.terminate()
         assert await server.wait() == 0
+
+
+async def test_the_web_ui_mounts_the_receiver_behind_signatures_not_the_token(client) -> None:
+    from awa.web.app import create_app
+    from awa.web.callbacks import CallbackReceiver
+
+    token = "ui-token-0123456789abcdef"
+    tokens = Tokens()
+    parking_worker(client, tokens)
+    receiver = CallbackReceiver(client, secret=SECRET)
+    async with client, http(create_app(client, token=token, callbacks=receiver)) as web:
+        start(client)
+        parked = await park(client, tokens)
+        # The UI still wants its token ...
+        assert (await web.get("/api/stats")).status_code == 401
+        # ... an unsigned callback is refused and changes nothing ...
+        unsigned = await web.post(f"/api/callbacks/{parked.id}/complete", json={"payload": 1})
+        assert unsigned.status_code == 401
+        assert (await client.get_job(parked.job_id)).state == JobState.WAITING_EXTERNAL
+        # ... and a signed one needs no UI token or CSRF cookie.
+        answer = await post(web, parked.id, "complete", {"payload": {"ok": True}})
+        assert answer.status_code == 200
+        assert answer.json()["state"] == "completed"
+
+
+async def test_a_read_only_or_prefixless_ui_refuses_the_receiver(client) -> None:
+    from awa.web.app import create_app
+    from awa.web.callbacks import CallbackReceiver
+
+    async with client:
+        with pytest.raises(awa.ConfigError, match="read-only"):
+            create_app(client, read_only=True, callbacks=CallbackReceiver(client, secret=SECRET))
+        with pytest.raises(awa.ConfigError, match="prefix"):
+            create_app(client, callbacks=CallbackReceiver(client, secret=SECRET, prefix="/"))
+
+
+def test_awa_serve_callbacks_needs_a_secret_or_consent(monkeypatch, capsys) -> None:
+    from awa.cli.main import main
+
+    monkeypatch.delenv("AWA_CALLBACK_SECRET", raising=False)
+    url = "postgresql://u:pw@127.0.0.1:1/x"
+    assert main(["--database-url", url, "serve", "--port", "0", "--callbacks"]) == 2
+    assert "AWA_CALLBACK_SECRET" in capsys.readouterr().err
+    argv = ["--database-url", url, "serve", "--port", "0", "--callbacks", "--read-only"]
+    monkeypatch.setenv("AWA_CALLBACK_SECRET", SECRET)
+    assert main(argv) == 2
+    assert "--read-only" in capsys.readouterr().err

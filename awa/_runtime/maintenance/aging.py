@@ -36,7 +36,12 @@ class PriorityAger:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         await run_every(
-            "priority aging", self.run_once, self.config.interval, task_status=task_status
+            "priority aging",
+            self.run_once,
+            self.config.interval,
+            task_status=task_status,
+            signals=self.signals,
+            task="aging",
         )
 
     async def run_once(self) -> int:

@@ -58,7 +58,13 @@ class Cleaner:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         await run_every(
-            "cleanup", self.run_once, self.config.interval, task_status=task_status, first_delay=0
+            "cleanup",
+            self.run_once,
+            self.config.interval,
+            task_status=task_status,
+            first_delay=0,
+            signals=self.signals,
+            task="cleanup",
         )
 
     async def run_once(self) -> CleanResult:

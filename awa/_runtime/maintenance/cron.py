@@ -21,7 +21,7 @@ from anyio.abc import TaskStatus
 from awa._db.listener import Listener
 from awa._model.cron import PeriodicJob, due_fires, periodic_params, schedule_of
 from awa._runtime.db import Db
-from awa._runtime.service import run_every
+from awa._runtime.service import run_every, run_when_due
 from awa._runtime.signals import Signals
 from awa._runtime.spec_trace import SpecTrace
 from awa._sql import Q
@@ -79,29 +79,21 @@ class CronScheduler:
         self.listener = listener
         self.signals = signals
         self.trace = trace
-        self._wake = anyio.Event()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        subscription = None
-        if self.listener is not None:
-            subscription = self.listener.subscribe(CRON_CHANNEL, lambda _p: self._wake.set())
-        task_status.started()
-        try:
-            while True:
-                self._wake = anyio.Event()
-                delay = self.config.max_sleep
-                try:
-                    result = await self.run_once()
-                    if result.next_in is not None:
-                        delay = min(delay, result.next_in)
-                except AwaError as exc:
-                    logger.warning("cron evaluation failed: %s", exc)
-                    delay = min(delay, 5.0)
-                with anyio.move_on_after(delay):
-                    await self._wake.wait()
-        finally:
-            if subscription is not None:
-                subscription.close()
+        async def evaluate() -> float | None:
+            return (await self.run_once()).next_in
+
+        await run_when_due(
+            "cron",
+            evaluate,
+            task_status=task_status,
+            signals=self.signals,
+            listener=self.listener,
+            channel=CRON_CHANNEL,
+            max_sleep=self.config.max_sleep,
+            error_delay=5.0,
+        )
 
     async def run_once(self) -> CronResult:
         """Enqueue every due fire of every schedule; return when to look again.

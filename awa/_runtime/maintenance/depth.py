@@ -20,7 +20,13 @@ class DepthMonitor:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         await run_every(
-            "queue depth", self.run_once, self.interval, task_status=task_status, first_delay=0
+            "queue depth",
+            self.run_once,
+            self.interval,
+            task_status=task_status,
+            first_delay=0,
+            signals=self.signals,
+            task="queue_depth",
         )
 
     async def run_once(self) -> int:

@@ -16,10 +16,10 @@ from anyio.abc import TaskStatus
 from awa._db.listener import Listener
 from awa._model.channels import DEFERRED_CHANNEL
 from awa._runtime.db import Db
+from awa._runtime.service import run_when_due
 from awa._runtime.signals import Signals
 from awa._runtime.spec_trace import SpecTrace
 from awa._sql import Q
-from awa.errors import AwaError
 
 logger = logging.getLogger("awa.promoter")
 
@@ -55,29 +55,21 @@ class Promoter:
         self.listener = listener
         self.signals = signals
         self.trace = trace
-        self._wake = anyio.Event()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        subscription = None
-        if self.listener is not None:
-            subscription = self.listener.subscribe(DEFERRED_CHANNEL, lambda _p: self._wake.set())
-        task_status.started()
-        try:
-            while True:
-                self._wake = anyio.Event()
-                delay = self.config.max_idle
-                try:
-                    result = await self.run_once()
-                    if result.next_due_in is not None:
-                        delay = min(delay, result.next_due_in)
-                except AwaError as exc:
-                    logger.warning("promotion failed: %s", exc)
-                await anyio.sleep(self.config.min_interval)
-                with anyio.move_on_after(max(0.0, delay - self.config.min_interval)):
-                    await self._wake.wait()
-        finally:
-            if subscription is not None:
-                subscription.close()
+        async def promote() -> float | None:
+            return (await self.run_once()).next_due_in
+
+        await run_when_due(
+            "promote",
+            promote,
+            task_status=task_status,
+            signals=self.signals,
+            listener=self.listener,
+            channel=DEFERRED_CHANNEL,
+            max_sleep=self.config.max_idle,
+            min_interval=self.config.min_interval,
+        )
 
     async def run_once(self) -> PromoteResult:
         """Promote everything due, batch by batch.

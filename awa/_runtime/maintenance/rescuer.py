@@ -58,7 +58,14 @@ class Rescuer:
         self.trace = trace
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        await run_every("rescue", self.run_once, self.config.interval, task_status=task_status)
+        await run_every(
+            "rescue",
+            self.run_once,
+            self.config.interval,
+            task_status=task_status,
+            signals=self.signals,
+            task="rescue",
+        )
 
     def _params(self, only_id: int | None = None, force_fail: bool = False) -> dict[str, Any]:
         return {
@@ -107,7 +114,13 @@ class Rescuer:
             for row in rows:
                 job = job_from_row(row)
                 self.trace.emit("CallbackTimeout", job=job.id, lease=job.run_lease)
-                self.signals.emit("callback_timed_out", id=job.id, state=job.state.value)
+                self.signals.emit(
+                    "callback_timed_out",
+                    id=job.id,
+                    state=job.state.value,
+                    kind=job.kind,
+                    queue=job.queue,
+                )
                 self.hooks.fire(JobEvent("rescued", job, job.errors[-1] if job.errors else None))
             expired += len(rows)
             if len(rows) < self.config.batch_size:
@@ -147,6 +160,8 @@ class Rescuer:
             lease=token.run_lease,
             state=str(row["state"]),
             reason=row["reason"],
+            kind=row["kind"],
+            queue=row["queue"],
         )
         job = job_from_row(row)
         self.hooks.fire(JobEvent("rescued", job, job.errors[-1] if job.errors else None))

@@ -1,0 +1,243 @@
+"""What OpenTelemetry costs the worker: drain throughput with telemetry off
+("off"), with the API only and no SDK ("api": the global no-op providers),
+with the SDK recording metrics but no spans ("metrics"), and with the SDK
+recording every metric and a span per job ("sdk").
+
+    python -m benchmarks.otel_overhead --backend asyncio --jobs 10000 --repeats 3
+
+Each run drains ``--jobs`` no-op jobs (inserted beforehand, inside a span in
+the SDK mode so every job carries a traceparent) from a fresh database on the
+server of ``$DATABASE_URL``. Modes alternate run by run, so drift on a shared
+machine hits them alike; the median of each mode is compared with "off".
+Throughput (wall clock) is noisy on a shared machine; this process's CPU
+time per job is the steadier measure of what telemetry adds. Steadier still,
+``hot_path`` times just the telemetry work one job causes (its share of a
+claim, its span, its outcome, its share of a flush) in a loop, per mode. One JSON line
+per run, then one summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import anyio
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import NoOpTracerProvider
+
+import awa
+from awa import observability
+from benchmarks.insert_throughput import drop_database, fresh_database
+
+MODES = ("off", "api", "metrics", "sdk")
+
+
+@dataclass
+class Noop:
+    n: int
+
+
+class Discard(SpanExporter):
+    """An exporter that drops what it is given (the network's cost is not ours)."""
+
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+async def drain(url: str, jobs: int, workers: int, mode: str) -> tuple[float, float]:
+    """Seconds from start() until the last handler ran: wall clock, and this
+    process's CPU time (all threads: the SDK's exporter thread counts too)."""
+    tracer_provider: Any = None
+    meter_provider: Any = None
+    if mode in ("metrics", "sdk"):
+        meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        tracer_provider = NoOpTracerProvider()
+    if mode == "sdk":
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
+    observability.configure(
+        meter_provider=meter_provider, tracer_provider=tracer_provider, enabled=mode != "off"
+    )
+    try:
+        async with awa.AsyncClient(url, max_connections=12) as client:
+            await client.migrate()
+            left = jobs
+            done = anyio.Event()
+
+            @client.worker(Noop)
+            async def handle(job: awa.JobContext) -> None:
+                nonlocal left
+                left -= 1
+                if left == 0:
+                    done.set()
+
+            if mode == "sdk":
+                with tracer_provider.get_tracer("bench").start_as_current_span("produce"):
+                    await client.insert_many([Noop(i) for i in range(jobs)])
+            else:
+                await client.insert_many([Noop(i) for i in range(jobs)])
+            started = time.perf_counter()
+            cpu = time.process_time()
+            client.start([("default", workers)], telemetry=mode != "off")
+            await done.wait()
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+            await client.shutdown()
+    finally:
+        observability.configure()
+        if meter_provider is not None:
+            meter_provider.shutdown()
+        if mode == "sdk":
+            tracer_provider.shutdown()
+    return elapsed, cpu
+
+
+def _job() -> Any:
+    from awa._model.job import Job
+    from awa._model.states import JobState
+
+    now = datetime.now(UTC)
+    return Job(
+        id=1,
+        kind="noop",
+        queue="default",
+        args={},
+        state=JobState.RUNNING,
+        priority=2,
+        attempt=1,
+        max_attempts=25,
+        run_lease=1,
+        run_at=now,
+        created_at=now,
+        metadata={"awa:traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        tags=[],
+        errors=[],
+    )
+
+
+def hot_path(mode: str, jobs: int, batch: int = 20) -> float:
+    """CPU microseconds of telemetry work per job (signals emitted, span, outcome)."""
+    from awa._model.runtime_config import parse_runtime
+    from awa._runtime.lease import InFlight
+    from awa._runtime.outcome import COMPLETE, Outcome
+    from awa._runtime.signals import Signals
+
+    meter_provider: Any = None
+    tracer_provider: Any = None
+    if mode in ("metrics", "sdk"):
+        meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        tracer_provider = NoOpTracerProvider()
+    if mode == "sdk":
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
+    observability.configure(
+        meter_provider=meter_provider, tracer_provider=tracer_provider, enabled=mode != "off"
+    )
+    try:
+        config = parse_runtime(["default"], {"telemetry": mode != "off"})
+        telemetry = observability.runtime_telemetry(config)
+        runtime: Any = SimpleNamespace(signals=Signals(), inflight=InFlight(), config=config)
+        if telemetry is not None:
+            telemetry.attach(runtime)
+        job = _job()
+        outcome = Outcome(None, COMPLETE, job, "completed")  # type: ignore[arg-type]
+        signals = runtime.signals
+        waits = [0.001] * batch
+        started = time.process_time()
+        for i in range(jobs):
+            if i % batch == 0:
+                if signals.observed:
+                    signals.emit("claim", queue="default", count=batch, duration=0.001, waits=waits)
+                signals.emit("claimed", queue="default", count=batch)
+            signals.emit("job_started", id=i, lease=1, kind="noop", queue="default")
+            if telemetry is not None:
+                with telemetry.job_span(job, "default") as span:
+                    span.outcome(outcome, None)
+            signals.emit(
+                "job_finalized",
+                id=i,
+                lease=1,
+                action=COMPLETE,
+                kind="noop",
+                queue="default",
+                duration=0.0001,
+            )
+            if i % batch == 0:
+                signals.emit("flushed", size=batch, duration=0.001)
+        return (time.process_time() - started) / jobs * 1e6
+    finally:
+        observability.configure()
+        if meter_provider is not None:
+            meter_provider.shutdown()
+        if mode == "sdk":
+            tracer_provider.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--hot-path-jobs", type=int, default=50_000)
+    options = parser.parse_args()
+    costs = {mode: hot_path(mode, options.hot_path_jobs) for mode in MODES}
+    hot = {f"{mode}_us_per_job": round(costs[mode], 2) for mode in MODES}
+    print(json.dumps({"scenario": "otel_hot_path", **hot}), flush=True)
+    admin_url = os.environ["DATABASE_URL"]
+    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpus: dict[str, list[float]] = {mode: [] for mode in MODES}
+    for repeat in range(options.repeats):
+        for mode in MODES:
+            name, url = fresh_database(admin_url)
+            try:
+                elapsed, cpu = anyio.run(
+                    drain, url, options.jobs, options.workers, mode, backend=options.backend
+                )
+            finally:
+                drop_database(admin_url, name)
+            rate = options.jobs / elapsed
+            rates[mode].append(rate)
+            cpus[mode].append(cpu / options.jobs * 1e6)
+            line = {
+                "run": repeat,
+                "mode": mode,
+                "backend": options.backend,
+                "jobs_per_s": round(rate),
+                "cpu_us_per_job": round(cpus[mode][-1], 1),
+            }
+            print(json.dumps(line), flush=True)
+    off = statistics.median(rates["off"])
+    off_cpu = statistics.median(cpus["off"])
+    summary: dict[str, object] = {
+        "scenario": "otel_overhead",
+        "backend": options.backend,
+        "jobs": options.jobs,
+        "workers": options.workers,
+        "repeats": options.repeats,
+    }
+    for mode in MODES:
+        if mode != "off":
+            summary[f"{mode}_hot_path_us_per_job"] = round(costs[mode] - costs["off"], 2)
+        median = statistics.median(rates[mode])
+        cpu = statistics.median(cpus[mode])
+        summary[f"{mode}_jobs_per_s"] = round(median)
+        summary[f"{mode}_cpu_us_per_job"] = round(cpu, 1)
+        if mode != "off":
+            summary[f"{mode}_wall_overhead_pct"] = round((off / median - 1) * 100, 1)
+            summary[f"{mode}_cpu_overhead_pct"] = round((cpu / off_cpu - 1) * 100, 1)
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
