@@ -16,8 +16,10 @@ After every step the database is read back and must agree with the model
 RunningHasOwner, NoStaleFinalize, AtMostOneLiveAttempt, AttemptsBounded.
 
 Hypothesis machines are synchronous: the async runtime runs in a blocking
-portal, once on asyncio and once on trio. The runs are derandomized, so CI
-sees the same examples every time; ``AWA_STATEFUL_EXAMPLES`` runs more.
+portal, once on asyncio and once on trio. Under the default hypothesis
+profile ("ci", tests/conftest.py) the runs are derandomized, so CI sees the
+same examples every time; ``HYPOTHESIS_PROFILE=explore`` draws new ones and
+``AWA_STATEFUL_EXAMPLES`` runs more.
 """
 
 from __future__ import annotations
@@ -540,9 +542,7 @@ def test_core_actions_keep_the_spec_invariants(runtime: Runtime, database_url: s
             settings=settings(
                 max_examples=EXAMPLES,
                 stateful_step_count=STEPS,
-                derandomize=True,
-                deadline=None,
-                database=None,
+                deadline=None,  # derandomize and database come from the profile (conftest)
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
         )
