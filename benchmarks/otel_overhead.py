@@ -19,8 +19,12 @@ machine hits them alike; the median of each mode is compared with "off".
 Throughput (wall clock) is noisy on a shared machine; this process's CPU
 time per job is the steadier measure of what telemetry adds. Steadier still,
 ``hot_path`` times just the telemetry work one job causes (its share of a
-claim, its span, its outcome, its share of a flush) in a loop, per mode. One JSON line
-per run, then one summary line.
+claim, its span, its outcome, its share of a flush) in a loop, per mode, and
+``sdk_floor`` times the SDK alone doing what awa asks of it per job (one
+histogram record with one attribute, one with three, one consumer span with
+seven attributes, child of a remote parent, made current, given one more
+attribute, ended), so the hot path minus the floor is awa's own share. One
+JSON line each for the hot path and the floor, one per run, then a summary.
 """
 
 from __future__ import annotations
@@ -204,6 +208,53 @@ def hot_path(mode: str, jobs: int, batch: int = 20) -> float:
         uninstall(mode, meter_provider, tracer_provider)
 
 
+def sdk_floor(count: int) -> dict[str, float]:
+    """CPU microseconds the SDK alone takes per call, set up as in ``install("sdk")``."""
+    from opentelemetry import context as context_api
+    from opentelemetry import trace
+    from opentelemetry.trace import SpanKind
+
+    from awa.observability.tracing import producer_context
+
+    meter_provider, tracer_provider = install("sdk")
+    try:
+        histogram = meter_provider.get_meter("floor").create_histogram("floor")
+        tracer = tracer_provider.get_tracer("floor")
+        parent = producer_context(_job().metadata)
+        one = {"awa.queue": "default"}
+        three = {"awa.queue": "default", "awa.job.kind": "noop", "awa.job.outcome": "completed"}
+        found: dict[str, float] = {}
+        for name, attributes in (("record_1_attr_us", one), ("record_3_attrs_us", three)):
+            started = time.process_time()
+            for _ in range(count):
+                histogram.record(0.001, attributes)
+            found[name] = (time.process_time() - started) / count * 1e6
+        started = time.process_time()
+        for i in range(count):
+            span = tracer.start_span(
+                "job.execute noop",
+                context=parent,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "awa",
+                    "messaging.destination.name": "default",
+                    "messaging.operation.type": "process",
+                    "messaging.operation.name": "process",
+                    "messaging.message.id": str(i),
+                    "awa.job.kind": "noop",
+                    "awa.job.attempt": 1,
+                },
+            )
+            token = context_api.attach(trace.set_span_in_context(span))
+            span.set_attribute("awa.job.outcome", "completed")
+            context_api.detach(token)
+            span.end()
+        found["span_us"] = (time.process_time() - started) / count * 1e6
+        return {name: round(value, 2) for name, value in found.items()}
+    finally:
+        uninstall("sdk", meter_provider, tracer_provider)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
@@ -215,6 +266,8 @@ def main() -> None:
     costs = {mode: hot_path(mode, options.hot_path_jobs) for mode in MODES}
     hot = {f"{mode}_us_per_job": round(costs[mode], 2) for mode in MODES}
     print(json.dumps({"scenario": "otel_hot_path", **hot}), flush=True)
+    floor = sdk_floor(options.hot_path_jobs)
+    print(json.dumps({"scenario": "otel_sdk_floor", **floor}), flush=True)
     admin_url = os.environ["DATABASE_URL"]
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     cpus: dict[str, list[float]] = {mode: [] for mode in MODES}
