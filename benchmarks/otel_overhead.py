@@ -13,7 +13,8 @@ the network's and the wire encoding's cost is the exporter's, not awa's.
     python -m benchmarks.otel_overhead --backend asyncio --jobs 10000 --repeats 3
 
 Each run drains ``--jobs`` no-op jobs (inserted beforehand, inside a span in
-the SDK mode so every job carries a traceparent) from a fresh database on the
+the SDK mode so every job carries a traceparent, the same one: the worker
+parses it once) from a fresh database on the
 server of ``$DATABASE_URL``. Modes alternate run by run, so drift on a shared
 machine hits them alike; the median of each mode is compared with "off".
 Throughput (wall clock) is noisy on a shared machine; this process's CPU
