@@ -46,6 +46,15 @@ class Metrics:
         self._totals: dict[str, dict[tuple[tuple[str, Any], ...], float]] = {}
         for spec in n.METRICS:
             self._instruments[spec.name] = self._create(meter, spec)
+        # The per-job path: instruments looked up and attribute sets built once
+        # (never mutated: the SDK copies what it keeps).
+        self._wait = self._instruments["awa.job.wait_duration"]
+        self._duration = self._instruments["awa.job.duration"]
+        self._by_queue: dict[str, dict[str, Any]] = {}
+        self._by_outcome: dict[
+            tuple[str, str, str],
+            tuple[dict[tuple[tuple[str, Any], ...], float], tuple[tuple[str, Any], ...], Any],
+        ] = {}
         self._handlers: dict[str, Callable[[Runtime, dict[str, Any]], None]] = {
             "claim": self._on_claim,
             "job_finalized": self._on_finalized,
@@ -129,21 +138,34 @@ class Metrics:
     # -- signal handlers -------------------------------------------------
 
     def _on_claim(self, _runtime: Runtime, data: dict[str, Any]) -> None:
-        queue = {n.QUEUE: data["queue"]}
+        queue = self._queue_attributes(data["queue"])
         count = data["count"]
         if count:
             self._add("awa.job.claimed", count, queue)
         self._record("awa.dispatch.claim_batch_size", count, queue)
         self._record("awa.dispatch.claim_duration", data["duration"], queue)
-        wait = self._instruments["awa.job.wait_duration"]
+        record = self._wait.record
         for seconds in data["waits"]:
-            wait.record(max(0.0, seconds), queue)
+            record(seconds if seconds > 0.0 else 0.0, queue)
+
+    def _queue_attributes(self, queue: str) -> dict[str, Any]:
+        found = self._by_queue.get(queue)
+        if found is None:
+            found = self._by_queue[queue] = {n.QUEUE: queue}
+        return found
 
     def _on_finalized(self, _runtime: Runtime, data: dict[str, Any]) -> None:
-        counter, outcome = _ACTIONS[data["action"]]
-        job = {n.QUEUE: data["queue"], n.KIND: data["kind"]}
-        self._add(counter, 1, job)
-        self._record("awa.job.duration", data["duration"], {**job, n.OUTCOME: outcome})
+        key = (data["queue"], data["kind"], data["action"])
+        found = self._by_outcome.get(key)
+        if found is None:
+            counter, outcome = _ACTIONS[key[2]]
+            job = {n.QUEUE: key[0], n.KIND: key[1]}
+            found = (self._totals[counter], tuple(job.items()), {**job, n.OUTCOME: outcome})
+            self._by_outcome[key] = found
+        totals, total_key, attributes = found
+        with self._lock:
+            totals[total_key] = totals.get(total_key, 0) + 1
+        self._duration.record(data["duration"], attributes)
 
     def _on_stale(self, _runtime: Runtime, data: dict[str, Any]) -> None:
         self._add("awa.job.stale", 1, {n.QUEUE: data["queue"], n.KIND: data["kind"]})

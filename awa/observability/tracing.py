@@ -7,22 +7,29 @@ CONSUMER span ``job.execute {kind}`` with the messaging semantic-convention
 attributes. The first attempt's span is a child of the producer's context;
 later attempts start a new trace with a *link* to it, so a job retried for
 a day does not stretch the producer's trace.
+
+Per job this is one SDK span and nothing more that can be avoided: the
+producer's carrier is parsed once per distinct carrier (jobs inserted
+together share one), and the span is started with all its attributes and
+made current with a plain attach/detach rather than nested context managers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from contextvars import Token
 from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.context import Context
+from opentelemetry.context import Context, attach, detach
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import (
     Link,
     NoOpTracerProvider,
     ProxyTracerProvider,
     Span,
+    SpanContext,
     SpanKind,
     Status,
     StatusCode,
@@ -62,9 +69,51 @@ def producer_context(metadata: Mapping[str, Any]) -> Context:
     return propagate.extract(metadata, context=Context(), getter=_GETTER)
 
 
+class _Producers:
+    """Producer contexts by carrier, parsed once: jobs inserted together share
+    one ``traceparent``. Bounded (cleared when full) and forgotten when the
+    global propagator is replaced."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._found: dict[tuple[tuple[str, str], ...], tuple[Context, SpanContext]] = {}
+        self._propagator: object = None
+
+    def get(self, metadata: Mapping[str, Any]) -> tuple[Context, SpanContext]:
+        key = tuple(
+            (k, v) for k, v in metadata.items() if k.startswith(TRACE_PREFIX) and isinstance(v, str)
+        )
+        propagator = propagate.get_global_textmap()
+        if propagator is not self._propagator:
+            self._found = {}
+            self._propagator = propagator
+        found = self._found.get(key)
+        if found is None:
+            parent = producer_context(metadata)
+            found = (parent, trace.get_current_span(parent).get_span_context())
+            if len(self._found) >= self._size:
+                self._found = {}
+            self._found[key] = found
+        return found
+
+
 class JobSpan:
+    """One attempt's CONSUMER span, current while the handler runs."""
+
+    __slots__ = ("_token", "span")
+
+    _token: Token[Context]
+
     def __init__(self, span: Span) -> None:
         self.span = span
+
+    def __enter__(self) -> JobSpan:
+        self._token = attach(trace.set_span_in_context(self.span))
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        detach(self._token)
+        self.span.end()
 
     def outcome(self, outcome: Outcome | None, error: BaseException | None) -> None:
         span = self.span
@@ -93,6 +142,7 @@ class Tracing:
     def __init__(self, tracer: Tracer, provider: TracerProvider | None) -> None:
         self.tracer = tracer
         self.provider = provider
+        self._producers = _Producers()
 
     def recording(self) -> bool:
         """False while spans would go nowhere (no SDK installed), to skip their cost."""
@@ -102,35 +152,32 @@ class Tracing:
     def job_span(self, job: Job, queue: str) -> AbstractContextManager[JobSpan | _NoSpan]:
         if not self.recording():
             return _NOTHING
-        return self._job_span(job, queue)
-
-    @contextmanager
-    def _job_span(self, job: Job, queue: str) -> Iterator[JobSpan]:
-        parent = producer_context(job.metadata)
-        producer = trace.get_current_span(parent).get_span_context()
-        links: list[Link] = []
-        context = Context()  # a root span unless it continues the producer's trace
+        parent, producer = self._producers.get(job.metadata)
+        links: list[Link] | None = None
+        context = _ROOT  # a root span unless it continues the producer's trace
         if producer.is_valid:
             if job.attempt <= 1:
                 context = parent
             else:
-                links.append(Link(producer, {"awa.link": "producer"}))
-        attributes: dict[str, str | int] = {
-            "messaging.system": SYSTEM,
-            "messaging.destination.name": queue,
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            "messaging.message.id": str(job.id),
-            n.KIND: job.kind,
-            "awa.job.attempt": job.attempt,
-        }
-        with self.tracer.start_as_current_span(
+                links = [Link(producer, {"awa.link": "producer"})]
+        span = self.tracer.start_span(
             f"job.execute {job.kind}",
             context=context,
             kind=SpanKind.CONSUMER,
-            attributes=attributes,
+            attributes={
+                "messaging.system": SYSTEM,
+                "messaging.destination.name": queue,
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "process",
+                "messaging.message.id": str(job.id),
+                n.KIND: job.kind,
+                "awa.job.attempt": job.attempt,
+            },
             links=links,
             record_exception=False,
             set_status_on_exception=False,
-        ) as span:
-            yield JobSpan(span)
+        )
+        return JobSpan(span)
+
+
+_ROOT = Context()
