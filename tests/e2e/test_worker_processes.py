@@ -3,11 +3,7 @@ SIGKILL and rescue, SIGTERM and hand-back."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +13,7 @@ import pytest
 
 import awa
 from tests.e2e.jobs import Hang, Keyed, Record
+from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
@@ -31,45 +28,11 @@ FAST = [
 ]
 
 
-class Worker:
-    """One ``awa worker`` process; ``ready()`` waits for its start line."""
+class Worker(WorkerProcess):
+    """One ``awa worker tests.e2e.app:client`` process."""
 
     def __init__(self, url: str, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "awa.cli.main", "worker", "tests.e2e.app:client", *args],
-            cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)},
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if "worker ready" in line:
-                self._ready.set()
-
-    def ready(self, timeout: float = 60) -> None:
-        if not self._ready.wait(timeout):
-            raise AssertionError("worker did not start:\n" + "".join(self.lines))
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(30)
-        self._reader.join(10)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
+        super().__init__("tests.e2e.app:client", url, *args)
 
 
 @pytest.fixture

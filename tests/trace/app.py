@@ -7,40 +7,13 @@ so the tests wait on events, not on time.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import anyio
 
 import awa
+from tests.trace.jobs import Flaky, Ok, Outcomes, Sleepy, Stuck
 
 client = awa.AsyncClient(os.environ["DATABASE_URL"], max_connections=4)
-
-
-@dataclass
-class Ok:
-    n: int
-
-
-@dataclass
-class Flaky:
-    n: int
-
-
-@dataclass
-class Stuck:
-    n: int
-
-
-@dataclass
-class Outcomes:
-    """Snoozes once then completes ("snooze"), fails for good ("fail") or cancels itself."""
-
-    then: str
-
-
-@dataclass
-class Sleepy:
-    n: int
 
 
 async def announce(what: str, job_id: int) -> None:

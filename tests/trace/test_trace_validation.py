@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +26,8 @@ import psycopg
 import pytest
 
 import awa
-from tests.trace.app import Flaky, Ok, Outcomes, Sleepy, Stuck
+from tests.trace.jobs import Flaky, Ok, Outcomes, Sleepy, Stuck
+from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow, pytest.mark.tlc, pytest.mark.timeout(300)]
 
@@ -62,48 +60,11 @@ def _load_checker() -> ModuleType:
 checker = _load_checker()
 
 
-class Worker:
+class Worker(WorkerProcess):
     """One ``awa worker tests.trace.app:client`` process, tracing to a file."""
 
     def __init__(self, url: str, trace: Path, *args: str) -> None:
-        env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-        env["AWA_SPEC_TRACE"] = str(trace)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "awa.cli.main", "worker", "tests.trace.app:client", *args],
-            cwd=ROOT,
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if "worker ready" in line:
-                self._ready.set()
-
-    def ready(self) -> Worker:
-        if not self._ready.wait(60):
-            raise AssertionError("worker did not start:\n" + "".join(self.lines))
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(60)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(30)
-        self._reader.join(10)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
+        super().__init__("tests.trace.app:client", url, *args, env={"AWA_SPEC_TRACE": str(trace)})
 
 
 class Notices:
