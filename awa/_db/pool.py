@@ -8,6 +8,7 @@ unknown state: on return a connection is rolled back to idle or closed.
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from collections import deque
@@ -171,7 +172,36 @@ class _PoolBase(Generic[C]):
 
 
 def _usable(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
-    return not conn.closed and conn.pgconn.status == pq.ConnStatus.OK
+    return not conn.closed and conn.pgconn.status == pq.ConnStatus.OK and not _hung_up(conn)
+
+
+def _hung_up(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server has closed this idle connection (terminated backend,
+    restart): it said so on the socket, so look without waiting. Nothing
+    else arrives on an idle pooled connection."""
+    pgconn = conn.pgconn
+    try:
+        # A goodbye is an error message, then end of file: read until the
+        # socket is quiet or libpq reports the close.
+        for _ in range(4):
+            if not _readable_now(pgconn.socket):
+                break
+            pgconn.consume_input()
+    except (OSError, psycopg.OperationalError):
+        return True
+    return pgconn.status != pq.ConnStatus.OK
+
+
+def _readable_now(fileno: int) -> bool:
+    if hasattr(select, "poll"):  # any descriptor number
+        poller = select.poll()
+        poller.register(fileno, select.POLLIN)
+        return bool(poller.poll(0))
+    try:
+        readable, _, _ = select.select([fileno], [], [], 0)
+    except ValueError:  # past FD_SETSIZE: can't tell, assume alive
+        return False
+    return bool(readable)
 
 
 class AsyncPool(_PoolBase[AnyioConnection]):

@@ -42,8 +42,9 @@ def _zone(name: object) -> ZoneInfo:
         raise ValidationError("timezone: expected an IANA zone name", field="timezone")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"timezone: unknown zone {name!r}", field="timezone") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name too long for a file name (ZoneInfo looks for a file)
+        raise ValidationError(f"timezone: unknown zone {name[:100]!r}", field="timezone") from None
 
 
 @attrs.frozen

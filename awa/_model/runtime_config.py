@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from awa._model.insert import check_queue
-from awa.errors import ConfigError
+from awa.errors import ConfigError, ValidationError
 
 
 def seconds(value: object, field: str, *, allow_zero: bool = False) -> float:
@@ -129,7 +129,12 @@ def queue_fields(value: object) -> dict[str, Any]:
 def parse_queue(value: object) -> QueueConfig:
     """A queue given as ``"name"``, ``("name", max_workers)``, a dict or a QueueConfig."""
     raw = queue_fields(value)
-    name = check_queue(raw["name"])
+    try:
+        name = check_queue(raw["name"])
+    except ConfigError:
+        raise
+    except ValidationError as exc:
+        raise ConfigError(str(exc), field="queues") from None
     scope = raw.get("rate_limit_scope", "process")
     if scope not in ("process", "fleet"):
         raise ConfigError(

@@ -316,7 +316,9 @@ class Runtime:
             watcher = None
             if self.listener is not None:
                 await services.start(self.listener.run)
-                watcher = CancelWatcher(self.listener, self.inflight, self.signals)
+                watcher = CancelWatcher(
+                    self.listener, self.inflight, self.signals, db=self.db, tasks=services
+                )
             async with anyio.create_task_group() as hooks:
                 self.hooks.attach(hooks)
                 await services.start(self.completer.run)

@@ -232,6 +232,11 @@ SELECT * FROM failed UNION ALL SELECT * FROM retried;
 -- wait_for(): the jobs some waiters are waiting on.
 SELECT * FROM awa.jobs WHERE id = ANY(%(ids)s::bigint[]);
 
+-- name: job_lease_held :one
+-- Whether this attempt still holds its job (the cancel watcher checks a
+-- cancel notice before acting on it). No row: the lease is gone.
+SELECT id FROM awa.jobs_hot WHERE id = %(id)s AND run_lease = %(lease)s;
+
 -- name: job_lock_running :one
 -- job.transaction(): hold this attempt's row for the rest of the transaction.
 -- KEY SHARE blocks what would take the job away (rescue, cancel, external

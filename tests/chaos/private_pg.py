@@ -50,8 +50,12 @@ class PrivatePostgres:
             "port": str(self.port),
             "listen_addresses": "'127.0.0.1'",
             "unix_socket_directories": f"'{self.root}'",
+            # A crash of PostgreSQL (not of the machine) keeps the OS page cache,
+            # so fsync can be off. synchronous_commit must stay on: with it off
+            # an immediate restart loses commits already acknowledged (the
+            # suite caught admin cancels undone that way).
             "fsync": "off",
-            "synchronous_commit": "off",
+            "synchronous_commit": "on",
             "full_page_writes": "off",
             "max_connections": "200",
             **(settings or {}),
@@ -87,19 +91,33 @@ class PrivatePostgres:
     def start(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "start")
 
-    def restart(self) -> None:
-        """A fast restart: every connection is cut, the server is back when it returns."""
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.root / "log"),
-            "-m",
-            "fast",
-            "-w",
-            "restart",
-        )
+    def restart(self, mode: str = "fast") -> None:
+        """Restart: every connection is cut, the server is back when it returns.
+
+        ``fast`` shuts down cleanly (a checkpoint); ``immediate`` is a crash
+        (no checkpoint; the server recovers from WAL as it starts).
+        """
+        try:
+            self._run(
+                "pg_ctl",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "log"),
+                "-m",
+                mode,
+                "-t",
+                "120",
+                "-w",
+                "restart",
+                timeout=150,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise AssertionError(f"pg_ctl restart failed ({exc}):\n{self.log_tail()}") from None
+
+    def log_tail(self, lines: int = 60) -> str:
+        path = self.root / "log"
+        return "\n".join(path.read_text().splitlines()[-lines:]) if path.exists() else ""
 
     def stop(self) -> None:
         try:

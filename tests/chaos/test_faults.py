@@ -226,8 +226,13 @@ def fault_round(
     # 7. Restart PostgreSQL with jobs in flight.
     work.wave()
     wait_until("jobs in flight", lambda: any(busy(db, w) for w in fleet.live), timeout=60)
-    private_pg.restart()
-    faults.note("postgres_restart")
+    mode = (
+        "fast"
+        if faults.counts["postgres_restart:fast"] <= faults.counts["postgres_restart:immediate"]
+        else "immediate"
+    )
+    private_pg.restart(mode)
+    faults.note(f"postgres_restart:{mode}")
     wait_until("reconnected after restart", lambda: all_connected(db, fleet), timeout=60)
     work.wave()
     return paused

@@ -103,6 +103,34 @@ async def test_pool_discards_a_killed_connection(database_url: str, db) -> None:
     await pool.close()
 
 
+async def test_pool_skips_a_connection_the_server_closed_without_a_ping(
+    database_url: str, db
+) -> None:
+    """A terminated backend (or a restart) leaves idle pooled connections that
+    the server has hung up: the next borrower gets a fresh one, not an error."""
+    pool = pool_for(database_url, max_size=2)  # check_after_idle: 30 s, no ping
+    async with pool.connection() as conn:
+        pid = conn.pgconn.backend_pid
+    db.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))  # waits until it is gone
+    async with pool.connection() as conn:
+        assert conn.pgconn.backend_pid != pid
+        await conn.execute("SELECT 1")
+    assert pool.stats().discarded == 1
+    await pool.close()
+
+
+def test_sync_pool_skips_a_connection_the_server_closed(database_url: str, db) -> None:
+    import awa
+
+    with awa.Client(database_url, max_connections=1) as client:
+        client.queue_stats()
+        db.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'awa'"
+        )
+        client.queue_stats()  # no ConnectionFailed
+
+
 async def test_pool_acquire_times_out_when_exhausted(database_url: str) -> None:
     pool = pool_for(database_url, max_size=1, acquire_timeout=0.1)
     async with pool.connection():

@@ -3,6 +3,7 @@ sync client's workers."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import anyio
@@ -123,6 +124,29 @@ async def test_admin_cancel_stops_a_running_handler(client) -> None:
         runtime = client.runtime
         assert runtime is not None
         assert len(runtime.inflight) == 0
+
+
+async def test_a_forged_cancel_notice_does_not_stop_a_live_handler(client, db) -> None:
+    """Any role may NOTIFY awa:cancel; the watcher acts only once the database
+    confirms the attempt lost its job."""
+    release = anyio.Event()
+
+    @client.worker(Step)
+    async def handle(job: awa.JobContext) -> None:
+        await release.wait()
+
+    async with client:
+        client.start(["default"], **fast())
+        await client.wait_started()
+        job = await client.insert(Step(1))
+        started = await wait_signal(client, "job_started", id=job.id)
+        forged = json.dumps({"job_id": job.id, "run_lease": started["lease"]})
+        db.execute("SELECT pg_notify('awa:cancel', %s)", (forged,))
+        await wait_signal(client, "cancel_notice_ignored", id=job.id)
+        release.set()
+        await wait_finalized(client, job.id, "complete")
+        assert not client._signals.seen("admin_cancelled")
+        assert (await client.get_job(job.id)).state is JobState.COMPLETED
 
 
 async def test_a_lost_lease_cancels_the_handler_and_writes_nothing(client, db) -> None:

@@ -8,6 +8,7 @@ refused with ``awa.ValidationError`` and nothing is written.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import awa
+from awa._model.runtime_config import parse_runtime
 
 pytestmark = [pytest.mark.pg]
 
@@ -175,3 +177,102 @@ def test_bad_options_raise_validation_errors(
     with pytest.raises(awa.ValidationError):
         sync_client.insert({"a": 1}, **options)
     assert job_count(db) == before
+
+
+@dataclass
+class Tick:
+    n: int = 0
+
+
+cron_fields = st.sampled_from(["*", "*/5", "0", "59", "1-5", "MON", "60", "-1", "a", "", "*/0"])
+valid_crons = st.sampled_from(["*/5 * * * *", "0 9 * * MON-FRI", "* * * * * *", "0 0 1 * *"])
+cron_exprs = (
+    valid_crons
+    | valid_crons
+    | st.builds(" ".join, st.lists(cron_fields, min_size=0, max_size=7))
+    | wild_text
+)
+valid_zones = st.sampled_from(["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"])
+zones = valid_zones | valid_zones | st.just("../../etc/passwd") | wild_text
+
+
+@FUZZ
+@given(
+    name=names, cron=cron_exprs, zone=zones, policy=st.sampled_from(["coalesce", "catch_up", "x"])
+)
+def test_periodic_declarations_accept_or_refuse_cleanly(
+    name: str, cron: str, zone: str, policy: str
+) -> None:
+    client = awa.Client("postgresql://nobody@127.0.0.1:1/nowhere")
+    try:
+        job = client.periodic(name, cron, Tick, Tick(), timezone=zone, missed_fire_policy=policy)
+    except awa.ValidationError:
+        event("refused")
+        return
+    finally:
+        client.close()
+    event("declared")
+    assert job.name == name
+
+
+start_values = (
+    st.floats(0.5, 100)
+    | st.integers(1, 64)
+    | st.none()
+    | st.booleans()
+    | st.integers(-5, 10**7)
+    | st.floats()
+    | wild_text
+    | st.lists(st.integers(), max_size=3)
+)
+
+
+@FUZZ
+@given(
+    queues=st.lists(
+        clean_names
+        | clean_names
+        | st.tuples(clean_names, start_values)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "name",
+                    "max_workers",
+                    "deadline",
+                    "rate_limit",
+                    "poll_interval",
+                    "weight",
+                    "bogus",
+                ]
+            ),
+            start_values,
+        ),
+        max_size=3,
+    ),
+    options=st.dictionaries(
+        st.sampled_from(
+            [
+                "heartbeat_interval",
+                "heartbeat_staleness",
+                "listen",
+                "listen_probe_timeout",
+                "global_max_workers",
+                "drain_timeout",
+                "completion_batch_size",
+                "nonsense",
+            ]
+        ),
+        start_values,
+        max_size=2,
+    ),
+)
+def test_worker_options_are_accepted_or_refused_with_config_error(
+    queues: list[Any], options: dict[str, Any]
+) -> None:
+    try:
+        config = parse_runtime(queues, options)
+    except awa.ConfigError:
+        event("refused")
+        return
+    event("accepted")
+    assert config.queues
