@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -434,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="per scenario, seconds")
     parser.add_argument("--out", type=Path, default=CACHE / "results")
     options = parser.parse_args(argv)
+    # A terminated run still drops its databases (the finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     admin_url = os.environ.get("DATABASE_URL")
     if not admin_url:
         parser.error("set DATABASE_URL to a server where databases may be created")
