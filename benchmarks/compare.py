@@ -243,14 +243,21 @@ def run_all(
         sink.write(json.dumps(row) + "\n")
         sink.flush()
 
+    # Scenario by scenario, every library in turn: on a shared machine the
+    # load drifts, and libraries compared in one scenario should meet the
+    # same load.
+    pythons: dict[str, str] = {}
     for lib in libraries:
         try:
-            python = environment(lib)
+            pythons[lib.name] = environment(lib)
         except RuntimeError as exc:
             log(f"{lib.name}: {exc}")
             emit({"library": lib.name, "scenario": "install", "error": str(exc)})
-            continue
-        for step in steps:
+    for step in steps:
+        for lib in libraries:
+            python = pythons.get(lib.name)
+            if python is None:
+                continue
             if lib.scenarios is not None and step.scenario not in lib.scenarios:
                 continue
             slow = too_slow(results, lib.name, step)
