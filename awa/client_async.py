@@ -514,7 +514,8 @@ class AsyncClient(AsyncWorkerMixin):
         """Limit how many jobs may wait in a queue (available, scheduled,
         retryable); ``None`` removes the limit. Past it, inserts raise
         ``QueueFull`` (``policy="reject"``) or log a warning (``"warn"``). The
-        depth is measured by the leader every few seconds: an estimate."""
+        depth is measured now, then by the leader every few seconds: an
+        estimate."""
         queue = check_queue(queue)
         if max_depth is not None and (
             isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1

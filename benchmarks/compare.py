@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -242,14 +243,21 @@ def run_all(
         sink.write(json.dumps(row) + "\n")
         sink.flush()
 
+    # Scenario by scenario, every library in turn: on a shared machine the
+    # load drifts, and libraries compared in one scenario should meet the
+    # same load.
+    pythons: dict[str, str] = {}
     for lib in libraries:
         try:
-            python = environment(lib)
+            pythons[lib.name] = environment(lib)
         except RuntimeError as exc:
             log(f"{lib.name}: {exc}")
             emit({"library": lib.name, "scenario": "install", "error": str(exc)})
-            continue
-        for step in steps:
+    for step in steps:
+        for lib in libraries:
+            python = pythons.get(lib.name)
+            if python is None:
+                continue
             if lib.scenarios is not None and step.scenario not in lib.scenarios:
                 continue
             slow = too_slow(results, lib.name, step)
@@ -434,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="per scenario, seconds")
     parser.add_argument("--out", type=Path, default=CACHE / "results")
     options = parser.parse_args(argv)
+    # A terminated run still drops its databases (the finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     admin_url = os.environ.get("DATABASE_URL")
     if not admin_url:
         parser.error("set DATABASE_URL to a server where databases may be created")

@@ -59,8 +59,8 @@ async def run_when_due(
     *,
     task_status: TaskStatus[None],
     signals: Signals,
-    listener: Listener | None,
-    channel: str,
+    listener: Listener | None = None,
+    channel: str | None = None,
     max_sleep: float,
     min_interval: float = 0.0,
     error_delay: float | None = None,
@@ -76,7 +76,9 @@ async def run_when_due(
     def poke(_payload: str) -> None:
         wake.set()
 
-    subscription = None if listener is None else listener.subscribe(channel, poke)
+    subscription = (
+        None if listener is None or channel is None else listener.subscribe(channel, poke)
+    )
     task_status.started()
     try:
         while True:

@@ -33,10 +33,19 @@ UPDATE awa.rate_limits SET tokens = LEAST(%(burst)s::float8, tokens + %(count)s)
 
 -- name: queue_limit_set :one
 -- Set (or clear, with null) a queue's depth limit and what happens past it.
-INSERT INTO awa.queue_meta AS m (queue, max_depth, depth_policy, updated_at)
-VALUES (%(queue)s, %(max_depth)s, %(policy)s, now())
+-- A new limit is measured at once: the leader's refresh slows down while no
+-- queue has a limit, and inserts must not wait for it.
+WITH measured AS (
+    SELECT (SELECT count(*) FROM awa.jobs_hot h
+             WHERE h.queue = %(queue)s AND h.state = 'available')
+         + (SELECT count(*) FROM awa.scheduled_jobs s WHERE s.queue = %(queue)s) AS depth
+)
+INSERT INTO awa.queue_meta AS m
+       (queue, max_depth, depth_policy, updated_at, depth_estimate, depth_measured_at)
+SELECT %(queue)s, %(max_depth)s, %(policy)s, now(), measured.depth, now() FROM measured
 ON CONFLICT (queue) DO UPDATE
-   SET max_depth = EXCLUDED.max_depth, depth_policy = EXCLUDED.depth_policy, updated_at = now()
+   SET max_depth = EXCLUDED.max_depth, depth_policy = EXCLUDED.depth_policy, updated_at = now(),
+       depth_estimate = EXCLUDED.depth_estimate, depth_measured_at = EXCLUDED.depth_measured_at
 RETURNING queue, max_depth, depth_policy, depth_estimate, depth_measured_at;
 
 -- name: queue_depth_get :one

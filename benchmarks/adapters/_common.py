@@ -263,7 +263,10 @@ async def steady(a: Adapter, db: Db, rate: int, seconds: int) -> dict[str, Any]:
 async def idle(a: Adapter, db: Db, seconds: int) -> dict[str, Any]:
     _reset()
     async with a.worker(20):
-        await anyio.sleep(3.0)  # past start-up work
+        # Past start-up work, and past PostgreSQL's delayed flush of an idle
+        # backend's statistics (up to 10 s in PostgreSQL 15+): otherwise the
+        # start-up transactions land in the window.
+        await anyio.sleep(12.0)
         cpu0, xact0, t0 = cpu_seconds(), await db.xacts(), time.perf_counter()
         await anyio.sleep(seconds)
         cpu1, xact1, t1 = cpu_seconds(), await db.xacts(), time.perf_counter()

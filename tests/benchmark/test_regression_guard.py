@@ -1,8 +1,8 @@
 """A gross-regression guard: awa against the raw-SQL floor, in one run.
 
 Ratios, not absolute rates, so a loaded machine does not fail it; a ratio
-below half of the stored one (benchmarks/baseline.json) is measured a second
-time before failing, so one noisy sample does not either.
+below half of the stored one (benchmarks/baseline.json) is measured again, up
+to three rounds, comparing the best rate of each side, so noise does not either.
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ def test_awa_keeps_half_its_stored_ratio_to_raw_sql(
     pg_admin_url: str, step: Step, key: str
 ) -> None:
     floor = BASELINE[key] / 2
+    awa_best = raw_best = 0.0
     ratios = []
-    for _ in range(2):
-        ratio = rate("awa-asyncio", step, pg_admin_url) / rate("raw-sql", step, pg_admin_url)
-        ratios.append(round(ratio, 3))
-        if ratio >= floor:
+    for _ in range(3):  # noise only slows a run down: compare the best of each
+        awa_best = max(awa_best, rate("awa-asyncio", step, pg_admin_url))
+        raw_best = max(raw_best, rate("raw-sql", step, pg_admin_url))
+        ratios.append(round(awa_best / raw_best, 3))
+        if awa_best / raw_best >= floor:
             return
     pytest.fail(f"{step.label}: awa/raw ratios {ratios} below {floor} (half of {BASELINE[key]})")

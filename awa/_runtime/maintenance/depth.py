@@ -1,15 +1,27 @@
 """The leader measures the depth of every queue with a ``max_depth``; inserts
-read that estimate to refuse (or warn about) jobs past the limit."""
+read that estimate to refuse (or warn about) jobs past the limit.
+
+While no queue has a limit the refresh runs every ``IDLE_INTERVAL`` instead
+(an idle worker's transactions count): setting a limit measures that queue
+at once (``queue_limit_set``), and the next refresh goes back to the short
+interval.
+"""
 
 from __future__ import annotations
+
+import logging
 
 import anyio
 from anyio.abc import TaskStatus
 
 from awa._runtime.db import Db
-from awa._runtime.service import run_every
+from awa._runtime.service import run_when_due
 from awa._runtime.signals import Signals
 from awa._sql import Q
+
+logger = logging.getLogger("awa.service")
+
+IDLE_INTERVAL = 30.0
 
 
 class DepthMonitor:
@@ -19,14 +31,17 @@ class DepthMonitor:
         self.signals = signals
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        await run_every(
-            "queue depth",
-            self.run_once,
-            self.interval,
+        async def measure() -> float:
+            measured = await self.run_once()
+            return self.interval if measured else max(self.interval, IDLE_INTERVAL)
+
+        await run_when_due(
+            "queue_depth",
+            measure,
             task_status=task_status,
-            first_delay=0,
             signals=self.signals,
-            task="queue_depth",
+            max_sleep=max(self.interval, IDLE_INTERVAL),
+            error_delay=self.interval,  # unknown: keep the short interval
         )
 
     async def run_once(self) -> int:
