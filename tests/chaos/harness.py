@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import collections
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +10,8 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+
+from tests.worker_process import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,66 +42,12 @@ FAST = [
 ]
 
 
-class Worker:
+class Worker(WorkerProcess):
     """One ``awa worker tests.chaos.app:client`` process."""
 
     def __init__(self, url: str, *args: str, backend: str = "asyncio", env: dict[str, str]) -> None:
+        super().__init__("tests.chaos.app:client", url, "--backend", backend, *args, env=env)
         self.backend = backend
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "awa.cli.main",
-                "worker",
-                "tests.chaos.app:client",
-                "--backend",
-                backend,
-                *args,
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.pid = self.proc.pid
-        self.lines: list[str] = []
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if "worker ready" in line:
-                self._ready.set()
-
-    def ready(self, timeout: float = 60) -> None:
-        if not self._ready.wait(timeout):
-            raise AssertionError("worker did not start:\n" + "".join(self.lines[-50:]))
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.alive:
-            self.proc.send_signal(sig)
-
-    def stop(self, timeout: float = 60) -> int:
-        self.signal(signal.SIGCONT)
-        self.signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def close(self) -> None:
-        if self.alive:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
-        self.proc.wait(30)
-        self._reader.join(10)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
 
 
 class Db:

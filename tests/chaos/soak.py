@@ -128,16 +128,16 @@ class Soak:
 
     def fault_sigkill(self) -> None:
         victim = self._busy_victim()
-        victim.signal(signal.SIGKILL)
+        victim.send_signal(signal.SIGKILL)
         victim.proc.wait(30)
         self.live.remove(victim)
         self.spawn(victim.backend)
 
     def fault_sigstop(self) -> None:
         victim = self._busy_victim()
-        victim.signal(signal.SIGSTOP)
+        victim.send_signal(signal.SIGSTOP)
         time.sleep(5.0)  # past the 2 s heartbeat staleness: its jobs get rescued
-        victim.signal(signal.SIGCONT)
+        victim.send_signal(signal.SIGCONT)
 
     def fault_terminate(self, role: str) -> Callable[[], None]:
         return lambda: self._note_terminated(terminate_backends(self.db, role))

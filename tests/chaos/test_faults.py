@@ -182,7 +182,7 @@ def fault_round(
     # 1. SIGKILL a busy worker; start a replacement.
     victim = fleet.live[0]
     wait_until("a worker running jobs", lambda: busy(db, victim), timeout=60)
-    victim.signal(signal.SIGKILL)
+    victim.send_signal(signal.SIGKILL)
     victim.proc.wait(30)
     fleet.live.remove(victim)
     faults.note("sigkill")
@@ -200,7 +200,7 @@ def fault_round(
     sleeper = fleet.live[0]
     work.wave()
     wait_until("a worker running jobs", lambda: busy(db, sleeper), timeout=60)
-    sleeper.signal(signal.SIGSTOP)
+    sleeper.send_signal(signal.SIGSTOP)
     faults.note("sigstop")
     paused = open_spans(db, sleeper.pid)
 
@@ -217,7 +217,7 @@ def fault_round(
     # anything the paused attempts write after this instant is late.
     rescued_at = db.one("SELECT clock_timestamp() AS at")["at"]
     paused = [{**p, "rescued_at": rescued_at} for p in paused]
-    sleeper.signal(signal.SIGCONT)
+    sleeper.send_signal(signal.SIGCONT)
 
     # 6. Pool exhaustion: more connection-holding jobs than pool slots.
     work.wave(hogs=3 * WORKERS_PER_PROCESS)

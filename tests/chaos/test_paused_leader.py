@@ -34,13 +34,13 @@ def test_paused_leader_loses_the_lock_and_another_worker_leads(chaos_url: str) -
         paused_session = lock_holder(db)
         second = Worker(chaos_url, "--queue", "chaos:2", *FAST, env={})
         second.ready()
-        first.signal(signal.SIGSTOP)
+        first.send_signal(signal.SIGSTOP)
         wait_until(
             "another session holds the lock",
             lambda: lock_holder(db) not in (None, paused_session),
             timeout=60,
         )
-        first.signal(signal.SIGCONT)
+        first.send_signal(signal.SIGCONT)
         assert first.stop() == 0, "".join(first.lines[-30:])
         assert second.stop() == 0, "".join(second.lines[-30:])
     finally:
