@@ -24,16 +24,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
+
+from benchmarks.databases import drop_database, fresh_database
 
 HERE = Path(__file__).resolve().parent
 ADAPTERS = HERE / "adapters"
@@ -164,29 +162,6 @@ def environment(lib: Library) -> str:
 
 
 # -- databases ------------------------------------------------------------------
-
-
-def fresh_database(admin_url: str) -> tuple[str, str]:
-    name = f"awa_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name, with_dbname(admin_url, name)
-
-
-def with_dbname(url: str, name: str) -> str:
-    """``url`` pointing at database ``name``; stays a URL when it is one
-    (asyncpg takes only URLs)."""
-    parts = urlsplit(url)
-    if parts.scheme in ("postgresql", "postgres"):
-        return urlunsplit(parts._replace(path="/" + name))
-    return make_conninfo(url, dbname=name)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def server_version(admin_url: str) -> str:

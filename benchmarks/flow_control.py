@@ -22,7 +22,7 @@ import anyio
 import psycopg
 
 import awa
-from benchmarks.insert_throughput import drop_database, fresh_database
+from benchmarks.databases import drop_database, fresh_database
 from benchmarks.runtime_throughput import percentile
 
 

@@ -12,33 +12,18 @@ import argparse
 import json
 import os
 import time
-import uuid
 from dataclasses import dataclass
 
 import anyio
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 import awa
+from benchmarks.databases import drop_database, fresh_database
 
 
 @dataclass
 class SendEmail:
     to: str
     subject: str
-
-
-def fresh_database(admin_url: str) -> tuple[str, str]:
-    name = f"awa_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name, make_conninfo(admin_url, dbname=name)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 async def measure(url: str, backend: str, single: int, batch: int) -> list[dict[str, object]]:

@@ -53,7 +53,7 @@ from opentelemetry.trace import NoOpTracerProvider
 
 import awa
 from awa import observability
-from benchmarks.insert_throughput import drop_database, fresh_database
+from benchmarks.databases import drop_database, fresh_database
 
 MODES = ("off", "api", "metrics", "sdk")
 

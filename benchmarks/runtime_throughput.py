@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import anyio
 
 import awa
-from benchmarks.insert_throughput import drop_database, fresh_database
+from benchmarks.databases import drop_database, fresh_database
 
 
 @dataclass
