@@ -25,7 +25,13 @@ from awa._db.roles import role_statements
 from awa._model import instrumentation
 from awa._model.callbacks import ResolveResult, decide
 from awa._model.cron import CronJobInfo, PeriodicJob, cron_info_from_row, periodic_params
-from awa._model.insert import InsertManyResult, InsertRow, SkippedJob, insert_params
+from awa._model.insert import (
+    InsertManyResult,
+    InsertRow,
+    SkippedJob,
+    insert_params,
+    inserted_job,
+)
 from awa._model.job import Job, JobPage, job_from_row
 from awa._model.placeholders import check_placeholders
 from awa._model.states import JobState, mask_to_states
@@ -61,6 +67,12 @@ _DEADLOCK = "40P01"
 _MIGRATE_ATTEMPTS = 5
 
 
+def text_array_literal(items: Sequence[str]) -> str:
+    """A PostgreSQL ``text[]`` literal."""
+    quoted = (item.replace("\\", "\\\\").replace('"', '\\"') for item in items)
+    return "{" + ",".join(f'"{item}"' for item in quoted) + "}"
+
+
 def _adapt_user_arg(value: Any) -> Any:
     return Jsonb(value) if isinstance(value, dict) else value
 
@@ -93,6 +105,11 @@ class Executor:
             with self.conn.cursor() as cur, cur.copy(query.text) as copy:
                 for row in rows:
                     copy.write_row(row)
+
+    def copy_text_array(self, items: tuple[str, ...]) -> Any:
+        """A ``text[]`` value as ``copy`` takes it: here a literal, which text
+        COPY passes as it is (no dumper per row)."""
+        return text_array_literal(items)
 
     def exec_begin(self) -> None:
         self.exec(Q["tx_begin"])
@@ -214,7 +231,7 @@ class Executor:
         if found["over_depth"]:
             logger.warning("queue %s is over its max_depth (policy: warn)", row.queue)
         instrumentation.inserted(((row.queue, row.kind),))
-        return job_from_row(found)
+        return inserted_job(row, found)
 
     def _queue_full(self, queue: str, adding: int) -> QueueFull:
         depth = self.one(Q["queue_depth_get"], {"queue": queue})
@@ -260,10 +277,12 @@ class Executor:
         keys = sorted({r.concurrency_key for r in rows if r.concurrency_key is not None})
         if keys:
             self.exec(Q["concurrency_keys_ensure"], {"keys": keys})
-        ids = [r["id"] for r in self.many(Q["job_ids_allocate"], {"count": len(rows)})]
+        allocated = self.one(Q["job_ids_allocate"], {"count": len(rows)})
+        ids: list[int] = allocated["ids"] if allocated is not None else []
         skipped = self._claim_unique_keys(rows, ids, on_unique_conflict)
         left_out = {s.index for s in skipped}
         now = datetime.now(UTC)
+        tag_literals: dict[tuple[str, ...], Any] = {}
         immediate: list[tuple[Any, ...]] = []
         due: list[tuple[Any, ...]] = []
         deferred: list[tuple[Any, ...]] = []
@@ -271,8 +290,12 @@ class Executor:
             if index in left_out:
                 continue
             values = (job_id, row.kind, row.queue, row.args, row.priority, row.max_attempts)
+            tags = tuple(row.tags)
+            tags_text = tag_literals.get(tags)
+            if tags_text is None:
+                tags_text = tag_literals[tags] = self.copy_text_array(tags)
             extra = (
-                row.tags,
+                tags_text,
                 row.metadata,
                 row.unique_key,
                 row.unique_states,

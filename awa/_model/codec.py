@@ -42,8 +42,11 @@ converter.register_structure_hook_func(
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _dumps(plain: Any) -> str:
-    return json.dumps(plain, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(plain)
 
 
 def _utf8_size(text: str, field: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,8 +12,9 @@ import attrs
 
 from awa._model.codec import encode_object
 from awa._model.instrumentation import capture_trace, with_trace
+from awa._model.job import Job
 from awa._model.kinds import derive_kind
-from awa._model.states import states_to_mask
+from awa._model.states import JobState, mask_to_states, states_to_mask
 from awa._model.unique import UniqueOpts, parse_unique_opts, period_bucket, unique_key
 from awa.errors import ValidationError
 
@@ -24,6 +27,7 @@ PRIORITY_RANGE = (1, 4)
 MAX_ATTEMPTS_RANGE = (1, 1000)
 DEFAULT_MAX_ARGS_BYTES = 1024 * 1024
 DEFAULT_MAX_METADATA_BYTES = 256 * 1024
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @attrs.frozen
@@ -98,6 +102,29 @@ def insert_params(row: InsertRow) -> dict[str, Any]:
     }
 
 
+def inserted_job(row: InsertRow, written: Mapping[str, Any]) -> Job:
+    """The ``Job`` just written from ``row``; ``written`` holds what the
+    database decided (id, state, run_at, created_at)."""
+    return Job(
+        id=written["id"],
+        kind=row.kind,
+        queue=row.queue,
+        args=json.loads(row.args),
+        state=JobState(written["state"]),
+        priority=row.priority,
+        attempt=0,
+        max_attempts=row.max_attempts,
+        run_at=written["run_at"],
+        created_at=written["created_at"],
+        tags=tuple(row.tags),
+        metadata=json.loads(row.metadata),
+        unique_key=row.unique_key,
+        unique_states=mask_to_states(row.unique_states) if row.unique_states else None,
+        concurrency_key=row.concurrency_key,
+        concurrency_limit=row.concurrency_limit,
+    )
+
+
 CONCURRENCY_LIMIT_RANGE = (1, 10000)
 
 
@@ -128,7 +155,7 @@ def check_name(value: object, field: str) -> str:
         raise ValidationError(
             f"{field}: {len(value)} characters exceeds the limit of {MAX_NAME_CHARS}", field=field
         )
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL_CHARS.search(value):
         raise ValidationError(f"{field}: control characters (and NUL) are not allowed", field=field)
     check_unicode(value, field)
     return value
@@ -230,7 +257,105 @@ def kind_of(args: object, kind: str | None) -> str:
             f" got {type(args).__name__}",
             field="args",
         )
-    return check_kind(derive_kind(type(args).__name__))
+    cls = type(args)
+    derived = _DERIVED_KINDS.get(cls)
+    if derived is None:
+        derived = check_kind(derive_kind(cls.__name__))
+        if len(_DERIVED_KINDS) >= 1024:  # classes made on the fly: keep the memo bounded
+            _DERIVED_KINDS.clear()
+        _DERIVED_KINDS[cls] = derived
+    return derived
+
+
+# Kinds derived from args classes, checked; a program has few such classes.
+_DERIVED_KINDS: dict[type, str] = {}
+
+
+@attrs.frozen
+class _Options:
+    """Everything about a job but its args and kind, validated."""
+
+    queue: str
+    priority: int
+    max_attempts: int
+    tags: list[str]
+    metadata: str
+    run_at: datetime | None
+    delay: timedelta | None
+    unique: UniqueOpts | None
+    unique_states: str | None
+    concurrency_key: str | None
+    concurrency_limit: int | None
+
+
+def _check_options(
+    *,
+    queue: str,
+    priority: int,
+    max_attempts: int,
+    tags: Iterable[str] | None,
+    metadata: dict[str, Any] | None,
+    run_at: datetime | timedelta | None,
+    unique_opts: UniqueOpts | dict[str, Any] | None,
+    limits: PayloadLimits,
+    concurrency_key: str | None,
+    concurrency_limit: int | None,
+    trace: Mapping[str, str],
+) -> _Options:
+    metadata = with_trace(metadata, trace)
+    job_queue = check_queue(queue)
+    if not metadata and isinstance(metadata, dict | None):
+        metadata_text = "{}"
+    else:
+        _, metadata_text = encode_object(
+            metadata, field="metadata", max_bytes=limits.max_metadata_bytes
+        )
+    absolute, relative = check_run_at(run_at)
+    key_value, limit_value = check_concurrency(concurrency_key, concurrency_limit)
+    opts = None if unique_opts is None else parse_unique_opts(unique_opts)
+    return _Options(
+        queue=job_queue,
+        priority=check_priority(priority),
+        max_attempts=check_max_attempts(max_attempts),
+        tags=check_tags(tags),
+        metadata=metadata_text,
+        run_at=absolute,
+        delay=relative,
+        unique=opts,
+        unique_states=None if opts is None else states_to_mask(opts.states),
+        concurrency_key=key_value,
+        concurrency_limit=limit_value,
+    )
+
+
+def _build_row(args: Any, kind: str | None, options: _Options, limits: PayloadLimits) -> InsertRow:
+    job_kind = kind_of(args, kind)
+    plain_args, args_text = encode_object(args, field="args", max_bytes=limits.max_args_bytes)
+    key: bytes | None = None
+    opts = options.unique
+    if opts is not None:
+        at = options.run_at or datetime.now(UTC) + (options.delay or timedelta())
+        key = unique_key(
+            job_kind,
+            options.queue if opts.by_queue else None,
+            plain_args if opts.by_args else None,
+            period_bucket(opts.by_period, at),
+        )
+    return InsertRow(
+        kind=job_kind,
+        queue=options.queue,
+        args=args_text,
+        priority=options.priority,
+        max_attempts=options.max_attempts,
+        tags=options.tags,
+        metadata=options.metadata,
+        run_at=options.run_at,
+        delay=options.delay,
+        unique_key=key,
+        unique_states=options.unique_states,
+        concurrency_key=options.concurrency_key,
+        concurrency_limit=options.concurrency_limit,
+    )
 
 
 def prepare_insert(
@@ -255,44 +380,20 @@ def prepare_insert(
     into the metadata as ``awa:traceparent`` and the like.
     Raises ``ValidationError`` on the first problem found.
     """
-    metadata = with_trace(metadata, capture_trace() if trace is None else trace)
-    job_kind = kind_of(args, kind)
-    job_queue = check_queue(queue)
-    plain_args, args_text = encode_object(args, field="args", max_bytes=limits.max_args_bytes)
-    _, metadata_text = encode_object(
-        {} if metadata is None else metadata, field="metadata", max_bytes=limits.max_metadata_bytes
+    options = _check_options(
+        queue=queue,
+        priority=priority,
+        max_attempts=max_attempts,
+        tags=tags,
+        metadata=metadata,
+        run_at=run_at,
+        unique_opts=unique_opts,
+        limits=limits,
+        concurrency_key=concurrency_key,
+        concurrency_limit=concurrency_limit,
+        trace=capture_trace() if trace is None else trace,
     )
-    absolute, relative = check_run_at(run_at)
-    concurrency_key_value, concurrency_limit_value = check_concurrency(
-        concurrency_key, concurrency_limit
-    )
-    key: bytes | None = None
-    mask: str | None = None
-    if unique_opts is not None:
-        opts = parse_unique_opts(unique_opts)
-        at = absolute or datetime.now(UTC) + (relative or timedelta())
-        key = unique_key(
-            job_kind,
-            job_queue if opts.by_queue else None,
-            plain_args if opts.by_args else None,
-            period_bucket(opts.by_period, at),
-        )
-        mask = states_to_mask(opts.states)
-    return InsertRow(
-        kind=job_kind,
-        queue=job_queue,
-        args=args_text,
-        priority=check_priority(priority),
-        max_attempts=check_max_attempts(max_attempts),
-        tags=check_tags(tags),
-        metadata=metadata_text,
-        run_at=absolute,
-        delay=relative,
-        unique_key=key,
-        unique_states=mask,
-        concurrency_key=concurrency_key_value,
-        concurrency_limit=concurrency_limit_value,
-    )
+    return _build_row(args, kind, options, limits)
 
 
 def prepare_many(
@@ -310,10 +411,15 @@ def prepare_many(
     concurrency_key: str | None = None,
     concurrency_limit: int | None = None,
 ) -> list[InsertRow]:
-    """``prepare_insert`` for each item; ``InsertJob`` items override the defaults."""
+    """``prepare_insert`` for each item; ``InsertJob`` items override the defaults.
+
+    The call's own options are checked once, when the first item that uses
+    them comes (so an error names that item's index).
+    """
     if isinstance(jobs, dict | str | bytes):
         raise ValidationError("jobs: expected a list of args or InsertJob items", field="jobs")
     trace = capture_trace()  # once for the batch
+    shared: _Options | None = None
     rows: list[InsertRow] = []
     for index, item in enumerate(jobs):
         try:
@@ -347,24 +453,22 @@ def prepare_many(
                         trace=trace,
                     )
                 )
-            else:
-                rows.append(
-                    prepare_insert(
-                        item,
-                        kind=kind,
-                        queue=queue,
-                        priority=priority,
-                        max_attempts=max_attempts,
-                        tags=tags,
-                        metadata=metadata,
-                        run_at=run_at,
-                        unique_opts=unique_opts,
-                        limits=limits,
-                        concurrency_key=concurrency_key,
-                        concurrency_limit=concurrency_limit,
-                        trace=trace,
-                    )
+                continue
+            if shared is None:
+                shared = _check_options(
+                    queue=queue,
+                    priority=priority,
+                    max_attempts=max_attempts,
+                    tags=tags,
+                    metadata=metadata,
+                    run_at=run_at,
+                    unique_opts=unique_opts,
+                    limits=limits,
+                    concurrency_key=concurrency_key,
+                    concurrency_limit=concurrency_limit,
+                    trace=trace,
                 )
+            rows.append(_build_row(item, kind, shared, limits))
         except ValidationError as ex:
             raise ValidationError(f"jobs[{index}]: {ex}", field=ex.field) from None
     return rows

@@ -10,6 +10,7 @@
 -- later run_at to scheduled_jobs. run_at is absolute, or now() + delay.
 -- A queue past its max_depth with the 'reject' policy gets no row (the
 -- caller raises QueueFull); over_depth flags the 'warn' policy.
+-- Only what the database decided comes back: the caller knows the rest.
 WITH input AS (
     SELECT COALESCE(%(run_at)s::timestamptz, now() + %(delay)s::interval, now()) AS run_at
 ), over AS (
@@ -30,7 +31,7 @@ WITH input AS (
            %(concurrency_key)s, %(concurrency_limit)s
       FROM allowed AS a
      WHERE a.run_at <= now()
-    RETURNING *
+    RETURNING id, state, run_at, created_at
 ), deferred AS (
     INSERT INTO awa.scheduled_jobs
         (kind, queue, args, state, priority, max_attempts, run_at, tags, metadata, unique_key,
@@ -40,14 +41,15 @@ WITH input AS (
            %(concurrency_key)s, %(concurrency_limit)s
       FROM allowed AS a
      WHERE a.run_at > now()
-    RETURNING *
+    RETURNING id, state, run_at, created_at
 )
 SELECT j.*, EXISTS (SELECT 1 FROM over) AS over_depth
   FROM (SELECT * FROM hot UNION ALL SELECT * FROM deferred) AS j;
 
--- name: job_ids_allocate :many
+-- name: job_ids_allocate :one
 -- Reserve ids for a COPY batch, so the caller knows them without RETURNING.
-SELECT nextval('awa.jobs_id_seq') AS id FROM generate_series(1, %(count)s);
+-- One array, not a row per id: the client decodes it in one go.
+SELECT array(SELECT nextval('awa.jobs_id_seq') FROM generate_series(1, %(count)s)) AS ids;
 
 -- name: job_unique_preclaim :many
 -- Take the unique keys of a batch before copying it; returns the job ids that

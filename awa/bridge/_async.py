@@ -181,6 +181,9 @@ class AsyncBridgeExecutor(AsyncExecutor):
     def __init__(self, driver: AsyncDriver) -> None:  # no pooled connection here
         self.driver = driver
 
+    def copy_text_array(self, items: tuple[str, ...]) -> Any:
+        return list(items)  # a driver's COPY may be binary: a list, not a literal
+
     @contextlib.asynccontextmanager
     async def _translating(self) -> AsyncIterator[None]:
         try:

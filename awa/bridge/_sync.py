@@ -163,6 +163,9 @@ class BridgeExecutor(Executor):
     def __init__(self, driver: SyncDriver) -> None:  # no pooled connection here
         self.driver = driver
 
+    def copy_text_array(self, items: tuple[str, ...]) -> Any:
+        return list(items)  # a driver's COPY may be binary: a list, not a literal
+
     @contextlib.contextmanager
     def _translating(self) -> Iterator[None]:
         try:

@@ -49,6 +49,25 @@ async def test_insert_returns_the_stored_job(client: awa.AsyncClient) -> None:
     assert await client.get_job(job.id) == job
 
 
+async def test_insert_returns_what_is_stored_with_every_option(client: awa.AsyncClient) -> None:
+    """insert() builds its Job from what it sent plus what the database decided."""
+    for i, run_at in enumerate((None, timedelta(hours=1), datetime(2001, 2, 3, tzinfo=UTC))):
+        job = await client.insert(
+            {"nested": {"b": [1, 2.5, None, True], "a": "é"}, "n": 10**20, "i": i},
+            kind="report",
+            queue="reports",
+            priority=4,
+            max_attempts=3,
+            tags=["x", 'quo"te'],
+            metadata={"team": "data"},
+            run_at=run_at,
+            unique_opts={"by_args": True, "by_queue": True},
+            concurrency_key="tenant-1",
+            concurrency_limit=2,
+        )
+        assert await client.get_job(job.id) == job
+
+
 async def test_insert_accepts_attrs_pydantic_and_dict_args(client: awa.AsyncClient) -> None:
     assert (await client.insert(Resize("a.png", 100))).kind == "resize"
     charge = await client.insert(Charge(customer="c", cents=5), priority=1, tags=["billing"])
@@ -207,6 +226,18 @@ async def test_insert_many_copies_in_order(client: awa.AsyncClient, db) -> None:
     assert (past.state, past.run_at.year) == (JobState.AVAILABLE, 2000)
     assert count_jobs(db) == 1003
     assert (await client.insert_many([])).ids == ()
+
+
+AWKWARD_TAGS = ['quo"te', "back\\slash", "com,ma", "{braces}", "NULL", " spaced ", "é✓"]
+
+
+async def test_insert_many_keeps_awkward_tags(client: awa.AsyncClient) -> None:
+    plain = await client.insert_many([SendEmail("a", "b")], tags=AWKWARD_TAGS)
+    own = await client.insert_many([InsertJob(SendEmail("c", "d"), tags=AWKWARD_TAGS[::-1])])
+    untagged = await client.insert_many([SendEmail("e", "f")])
+    assert (await client.get_job(plain.ids[0])).tags == tuple(AWKWARD_TAGS)
+    assert (await client.get_job(own.ids[0])).tags == tuple(AWKWARD_TAGS[::-1])
+    assert (await client.get_job(untagged.ids[0])).tags == ()
 
 
 async def test_insert_many_unique_conflicts_raise_or_skip(client: awa.AsyncClient, db) -> None:
