@@ -111,6 +111,17 @@ class Completer:
             self.pending.pop(outcome.token, None)
             raise
 
+    def submit_nowait(self, outcome: Outcome) -> bool:
+        """Queue an outcome if there is room now; False (nothing queued) if not."""
+        if self._send is None:
+            raise RuntimeError("the completer is not running")
+        try:
+            self._send.send_nowait(outcome)
+        except anyio.WouldBlock:
+            return False
+        self.pending[outcome.token] = outcome
+        return True
+
     def close(self) -> None:
         """No more outcomes: ``run()`` returns once the queue is written."""
         if self._send is not None:

@@ -164,6 +164,8 @@ class JobRunner:
     ) -> None:
         if span is not None:
             span.outcome(outcome, error)
+        if self.completer.submit_nowait(outcome):
+            return
         # Shielded: a cancelled runtime still records outcomes of finished jobs.
         with anyio.CancelScope(shield=True), anyio.move_on_after(self.finalize_timeout) as timer:
             await self.completer.submit(outcome)

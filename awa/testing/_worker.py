@@ -34,6 +34,9 @@ PROMOTE_BATCH = 100_000
 class _InlineCompleter(Completer):
     """Writes each outcome as it is submitted, in the submitting task."""
 
+    def submit_nowait(self, outcome: Outcome) -> bool:
+        return False  # writing is awaited: always through submit()
+
     async def submit(self, outcome: Outcome) -> None:
         self.pending[outcome.token] = outcome
         try:
