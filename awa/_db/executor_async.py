@@ -229,7 +229,9 @@ class AsyncExecutor:
 
         Spec: AwaCore!Insert
         """
-        found = await self.one(Q["job_insert"], insert_params(row))
+        runs_now = row.run_at is None and row.delay is None
+        query = Q["job_insert_now"] if runs_now else Q["job_insert"]
+        found = await self.one(query, insert_params(row))
         if found is None:
             raise await self._queue_full(row.queue, 1)
         if found["over_depth"]:
