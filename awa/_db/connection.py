@@ -24,6 +24,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.waiting import Ready, Wait
 
 from awa._db.errors import translate
+from awa._db.jsonb import use_fast_loads
 from awa.errors import ConnectionFailed
 
 logger = logging.getLogger("awa.db")
@@ -146,6 +147,7 @@ class AnyioConnection(psycopg.AsyncConnection[DictRow]):
             else:
                 conn._autocommit = autocommit
                 conn.prepare_threshold = prepare_threshold
+                use_fast_loads(conn)
                 return conn
         if not errors:  # pragma: no cover - no attempts means a bad conninfo
             raise psycopg.OperationalError("no host to connect to")

@@ -25,6 +25,7 @@ from psycopg.rows import DictRow, dict_row
 
 from awa._db.connection import AnyioConnection, open_connection
 from awa._db.errors import translate
+from awa._db.jsonb import use_fast_loads
 from awa._model.config import redact
 from awa._sql import Q
 from awa.errors import ClientClosed, ConfigError, PoolTimeout
@@ -341,11 +342,13 @@ class Pool(_PoolBase["psycopg.Connection[DictRow]"]):
 
     def _connect(self) -> psycopg.Connection[DictRow]:
         try:
-            return psycopg.Connection.connect(
+            conn = psycopg.Connection.connect(
                 self.config.conninfo, row_factory=dict_row, **self._conninfo_kwargs()
             )
         except psycopg.Error as exc:
             raise translate(exc) from exc
+        use_fast_loads(conn)
+        return conn
 
     def _ping(self, conn: psycopg.Connection[DictRow]) -> bool:
         try:

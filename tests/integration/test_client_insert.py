@@ -68,6 +68,14 @@ async def test_insert_returns_what_is_stored_with_every_option(client: awa.Async
         assert await client.get_job(job.id) == job
 
 
+async def test_read_jobs_do_not_share_their_empty_metadata(client: awa.AsyncClient) -> None:
+    first = await client.get_job((await client.insert(SendEmail("a", "b"))).id)
+    second = await client.get_job((await client.insert(SendEmail("c", "d"))).id)
+    assert first.metadata == second.metadata == {}
+    first.metadata["changed"] = True
+    assert second.metadata == {}
+
+
 async def test_insert_accepts_attrs_pydantic_and_dict_args(client: awa.AsyncClient) -> None:
     assert (await client.insert(Resize("a.png", 100))).kind == "resize"
     charge = await client.insert(Charge(customer="c", cents=5), priority=1, tags=["billing"])
