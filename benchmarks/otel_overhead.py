@@ -1,7 +1,12 @@
 """What OpenTelemetry costs the worker: drain throughput with telemetry off
 ("off"), with the API only and no SDK ("api": the global no-op providers),
 with the SDK recording metrics but no spans ("metrics"), and with the SDK
-recording every metric and a span per job ("sdk": metrics + spans).
+recording every metric and a span per job ("sdk": metrics + spans), with
+the per-job histograms recorded for one job in ten and no spans
+("metrics_sampled": ``job_histograms_every=10``), and with that and spans
+sampled at 1 % ("sampled": a ``ParentBased(TraceIdRatioBased(0.01))``
+sampler, the jobs inserted outside any span so each job's span is a root the
+ratio decides).
 
 The SDK is set up as in production: metrics go through a
 ``PeriodicExportingMetricReader`` (collecting every second, more often than
@@ -49,13 +54,16 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NoOpTracerProvider
 
 import awa
 from awa import observability
 from benchmarks.databases import drop_database, fresh_database
 
-MODES = ("off", "api", "metrics", "sdk")
+MODES = ("off", "api", "metrics", "sdk", "metrics_sampled", "sampled")
+HISTOGRAMS_EVERY = 10
+SPAN_RATIO = 0.01
 
 
 @dataclass
@@ -87,15 +95,21 @@ def install(mode: str) -> tuple[Any, Any]:
     """Configure awa's telemetry for ``mode``; returns (meter, tracer) providers."""
     meter_provider: Any = None
     tracer_provider: Any = None
-    if mode in ("metrics", "sdk"):
+    if mode in ("metrics", "sdk", "metrics_sampled", "sampled"):
         reader = PeriodicExportingMetricReader(DiscardMetrics(), export_interval_millis=1000)
         meter_provider = MeterProvider(metric_readers=[reader])
         tracer_provider = NoOpTracerProvider()
     if mode == "sdk":
         tracer_provider = TracerProvider()
+    if mode == "sampled":
+        tracer_provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(SPAN_RATIO)))
+    if mode in ("sdk", "sampled"):
         tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
     observability.configure(
-        meter_provider=meter_provider, tracer_provider=tracer_provider, enabled=mode != "off"
+        meter_provider=meter_provider,
+        tracer_provider=tracer_provider,
+        enabled=mode != "off",
+        job_histograms_every=HISTOGRAMS_EVERY if mode.endswith("sampled") else 1,
     )
     return meter_provider, tracer_provider
 
@@ -104,7 +118,7 @@ def uninstall(mode: str, meter_provider: Any, tracer_provider: Any) -> None:
     observability.configure()
     if meter_provider is not None:
         meter_provider.shutdown()
-    if mode == "sdk":
+    if mode in ("sdk", "sampled"):
         tracer_provider.shutdown()
 
 
@@ -142,7 +156,7 @@ async def drain(url: str, jobs: int, workers: int, mode: str) -> tuple[float, fl
     return elapsed, cpu
 
 
-def _job() -> Any:
+def _job(traced: bool = True) -> Any:
     from awa._model.job import Job
     from awa._model.states import JobState
 
@@ -159,7 +173,11 @@ def _job() -> Any:
         run_lease=1,
         run_at=now,
         created_at=now,
-        metadata={"awa:traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        metadata=(
+            {"awa:traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+            if traced
+            else {}
+        ),
         tags=(),
         errors=(),
     )
@@ -179,7 +197,7 @@ def hot_path(mode: str, jobs: int, batch: int = 20) -> float:
         runtime: Any = SimpleNamespace(signals=Signals(), inflight=InFlight(), config=config)
         if telemetry is not None:
             telemetry.attach(runtime)
-        job = _job()
+        job = _job(traced=mode != "sampled")
         outcome = Outcome(None, COMPLETE, job, "completed")  # type: ignore[arg-type]
         signals = runtime.signals
         waits = [0.001] * batch
@@ -204,7 +222,7 @@ def hot_path(mode: str, jobs: int, batch: int = 20) -> float:
             )
             if i % batch == 0:
                 signals.emit("flushed", size=batch, duration=0.001)
-            if mode == "sdk" and i % 1000 == 999:
+            if mode in ("sdk", "sampled") and i % 1000 == 999:
                 tracer_provider.force_flush()  # export, not drop: a loop outruns the queue
         return (time.process_time() - started) / jobs * 1e6
     finally:

@@ -46,6 +46,7 @@ def available() -> bool:
 
 class _State:
     enabled: bool = True
+    job_histograms_every: int = 1
     meter_provider: Any = None
     tracer_provider: Any = None
     metrics: Metrics | None = None
@@ -65,7 +66,7 @@ def _instruments() -> tuple[Metrics, Tracing]:
 
         meter = metrics.get_meter(METER_NAME, __version__, _state.meter_provider)
         tracer = trace.get_tracer(TRACER_NAME, __version__, _state.tracer_provider)
-        _state.metrics = Metrics(meter)
+        _state.metrics = Metrics(meter, _state.job_histograms_every)
         _state.tracing = Tracing(tracer, _state.tracer_provider)
     return _state.metrics, _state.tracing
 
@@ -81,18 +82,32 @@ def _on_inserted(counts: Mapping[tuple[str, str], int]) -> None:
 
 
 def configure(
-    *, meter_provider: Any = None, tracer_provider: Any = None, enabled: bool = True
+    *,
+    meter_provider: Any = None,
+    tracer_provider: Any = None,
+    enabled: bool = True,
+    job_histograms_every: int = 1,
 ) -> None:
     """Record into these providers (``None``: the global ones), or not at all.
 
-    Applies to inserts from now on and to runtimes started from now on.
+    ``job_histograms_every=N`` records ``awa.job.duration`` and
+    ``awa.job.wait_duration`` for one job in every N (counters still count
+    every job): the per-job histograms are most of the SDK's cost on short
+    jobs. Applies to inserts from now on and to runtimes started from now on.
     """
+    from awa.errors import ConfigError
+
     flag: object = enabled
     if not isinstance(flag, bool):
-        from awa.errors import ConfigError
-
         raise ConfigError("enabled: expected a bool", field="enabled")
+    every: object = job_histograms_every
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise ConfigError(
+            f"job_histograms_every: expected a whole number >= 1, got {every!r}",
+            field="job_histograms_every",
+        )
     _state.enabled = enabled and available()
+    _state.job_histograms_every = job_histograms_every
     _state.meter_provider = meter_provider
     _state.tracer_provider = tracer_provider
     _state.metrics = _state.tracing = None

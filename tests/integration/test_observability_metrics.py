@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 import awa
+from awa import observability
 from awa.observability import names as n
 from tests.fixtures.fix_otel import Otel, points, recorded, total
 from tests.helpers import force_running
@@ -212,3 +213,35 @@ async def test_rarer_outcomes_are_counted(
     assert total(found, "awa.cron.fired", {n.CRON_NAME: "every-second"}) >= 1
     row = db.execute("SELECT state::text AS state FROM awa.jobs WHERE id = %s", (hold.id,))
     assert row.fetchone() == {"state": "available"}
+
+
+async def test_sampled_job_histograms_record_one_job_in_every_n(
+    client: awa.AsyncClient, otel: Otel
+) -> None:
+    observability.configure(
+        meter_provider=otel.meter_provider,
+        tracer_provider=otel.tracer_provider,
+        job_histograms_every=3,
+    )
+
+    @client.worker(Step, queue="obs")
+    async def handle(job: awa.JobContext) -> None:
+        return None
+
+    async with client:
+        client.start([("obs", 4)], **fast())
+        await client.wait_started()
+        inserted = await client.insert_many([Step("x") for _ in range(10)], queue="obs")
+        for job_id in inserted.ids:
+            await wait_finalized(client, job_id, "complete")
+        found = otel.metrics()
+        await client.shutdown()
+
+    # Counters count every job; the per-job histograms hold jobs 1, 4, 7 and 10.
+    assert total(found, "awa.job.claimed", {n.QUEUE: "obs"}) == 10
+    assert total(found, "awa.job.completed", OBS) == 10
+    assert recorded(found, "awa.job.wait_duration", {n.QUEUE: "obs"})[0] == 4
+    assert recorded(found, "awa.job.duration", {**OBS, n.OUTCOME: "completed"})[0] == 4
+    # The per-batch histograms are not sampled.
+    assert recorded(found, "awa.dispatch.claim_batch_size", {n.QUEUE: "obs"})[1] == 10
+    assert recorded(found, "awa.completion.flush_batch_size")[1] == 10

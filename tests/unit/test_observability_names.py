@@ -184,6 +184,15 @@ def test_configure_refuses_a_non_bool() -> None:
         observability.configure(enabled="yes")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("every", [0, -1, True, 1.5, "2", None])
+def test_configure_refuses_a_bad_histogram_stride_and_keeps_what_it_had(every: object) -> None:
+    before = (observability._state.enabled, observability._state.job_histograms_every)
+    with pytest.raises(awa.ConfigError, match="job_histograms_every") as raised:
+        observability.configure(enabled=False, job_histograms_every=every)  # type: ignore[arg-type]
+    assert raised.value.field == "job_histograms_every"
+    assert (observability._state.enabled, observability._state.job_histograms_every) == before
+
+
 @pytest.mark.parametrize(
     ("option", "value"),
     [
