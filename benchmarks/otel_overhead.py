@@ -20,8 +20,9 @@ the network's and the wire encoding's cost is the exporter's, not awa's.
 Each run drains ``--jobs`` no-op jobs (inserted beforehand, inside a span in
 the SDK mode so every job carries a traceparent, the same one: the worker
 parses it once) from a fresh database on the
-server of ``$DATABASE_URL``. Modes alternate run by run, so drift on a shared
-machine hits them alike; the median of each mode is compared with "off".
+server of ``$DATABASE_URL``. Modes alternate run by run, the order rotated
+each repeat, so drift on a shared machine hits them alike; the median of
+each mode is compared with "off".
 Throughput (wall clock) is noisy on a shared machine; this process's CPU
 time per job is the steadier measure of what telemetry adds. Steadier still,
 ``hot_path`` times just the telemetry work one job causes (its share of a
@@ -295,7 +296,8 @@ def main() -> None:
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     cpus: dict[str, list[float]] = {mode: [] for mode in MODES}
     for repeat in range(options.repeats):
-        for mode in MODES:
+        shift = repeat % len(MODES)  # each mode takes each place in the order in turn
+        for mode in MODES[shift:] + MODES[:shift]:
             name, url = fresh_database(admin_url)
             try:
                 elapsed, cpu = anyio.run(

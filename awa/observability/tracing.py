@@ -143,11 +143,17 @@ class Tracing:
         self.tracer = tracer
         self.provider = provider
         self._producers = _Producers()
+        self._recording = False
 
     def recording(self) -> bool:
-        """False while spans would go nowhere (no SDK installed), to skip their cost."""
-        provider = trace.get_tracer_provider() if self.provider is None else self.provider
-        return not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider)
+        """False while spans would go nowhere (no SDK installed), to skip their cost.
+
+        Once true it stays true: the global provider can be set only once.
+        """
+        if not self._recording:
+            provider = trace.get_tracer_provider() if self.provider is None else self.provider
+            self._recording = not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider)
+        return self._recording
 
     def job_span(self, job: Job, queue: str) -> AbstractContextManager[JobSpan | _NoSpan]:
         if not self.recording():
