@@ -16,7 +16,8 @@ made current with a plain attach/detach rather than nested context managers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import Token
 from typing import Any
@@ -43,6 +44,7 @@ from awa._runtime.outcome import Outcome
 from awa.observability import names as n
 
 SYSTEM = "awa"
+_RECHECK = 1.0  # seconds between looking for a tracer provider while there is none
 
 
 class _MetadataGetter(Getter[Mapping[str, Any]]):
@@ -139,18 +141,32 @@ _NOTHING: nullcontext[_NoSpan] = nullcontext(_NO_SPAN)
 
 
 class Tracing:
-    def __init__(self, tracer: Tracer, provider: TracerProvider | None) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        provider: TracerProvider | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.tracer = tracer
         self.provider = provider
         self._producers = _Producers()
+        self._clock = clock
         self._recording = False
+        self._checked_at = -_RECHECK
 
     def recording(self) -> bool:
         """False while spans would go nowhere (no SDK installed), to skip their cost.
 
-        Once true it stays true: the global provider can be set only once.
+        Once true it stays true: the global provider can be set only once. While
+        false it is looked up again at most every ``_RECHECK`` seconds (the
+        lookup reads the environment), so a provider installed later is used
+        from then on.
         """
-        if not self._recording:
+        if self._recording:
+            return True
+        now = self._clock()
+        if now - self._checked_at >= _RECHECK:
+            self._checked_at = now
             provider = trace.get_tracer_provider() if self.provider is None else self.provider
             self._recording = not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider)
         return self._recording

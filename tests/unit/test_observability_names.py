@@ -222,6 +222,28 @@ def test_spans_are_skipped_while_they_would_go_nowhere() -> None:
     sdk.shutdown()
 
 
+def test_a_tracer_provider_installed_later_is_found_within_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from awa.observability.tracing import Tracing
+
+    now = [100.0]
+    tracing = Tracing(trace.get_tracer("t"), None, clock=lambda: now[0])
+    assert not tracing.recording()
+    sdk = TracerProvider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: sdk)
+    now[0] += 0.5
+    assert not tracing.recording()  # not looked up again yet
+    now[0] += 0.5
+    assert tracing.recording()
+    monkeypatch.undo()
+    assert tracing.recording()  # once recording, always: the global is set only once
+    sdk.shutdown()
+
+
 def test_the_docs_table_lists_every_metric() -> None:
     text = (ROOT / "docs" / "observability.md").read_text()
     rows = {
