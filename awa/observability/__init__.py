@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from awa._model import instrumentation
 from awa._model.job import Job
-from awa._model.runtime_config import RuntimeConfig
+from awa._model.runtime_config import RuntimeConfig, count
 from awa.observability.names import METRICS, MetricSpec
 
 if TYPE_CHECKING:
@@ -95,17 +95,12 @@ def configure(
     every job): the per-job histograms are most of the SDK's cost on short
     jobs. Applies to inserts from now on and to runtimes started from now on.
     """
-    from awa.errors import ConfigError
-
     flag: object = enabled
     if not isinstance(flag, bool):
+        from awa.errors import ConfigError
+
         raise ConfigError("enabled: expected a bool", field="enabled")
-    every: object = job_histograms_every
-    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-        raise ConfigError(
-            f"job_histograms_every: expected a whole number >= 1, got {every!r}",
-            field="job_histograms_every",
-        )
+    count(job_histograms_every, "job_histograms_every")
     _state.enabled = enabled and available()
     _state.job_histograms_every = job_histograms_every
     _state.meter_provider = meter_provider

@@ -41,13 +41,34 @@ _ACTIONS = {
 }
 
 
+class _Stride:
+    """Every ``every``-th of the values passed in, counted across calls."""
+
+    __slots__ = ("every", "seen")
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.seen = 0
+
+    def take(self, values: list[Any]) -> list[Any]:
+        start = -self.seen % self.every
+        self.seen += len(values)
+        return values[start :: self.every]
+
+    def due(self) -> bool:
+        """Whether one more value is taken (as ``take`` of one value would)."""
+        seen = self.seen
+        self.seen = seen + 1
+        return seen % self.every == 0
+
+
 class Metrics:
     """Every awa instrument on one meter; observes attached runtimes."""
 
     def __init__(self, meter: Meter, job_histograms_every: int = 1) -> None:
         self._every = job_histograms_every
-        self._waits_seen = 0
-        self._durations_seen = 0
+        self._waits = _Stride(job_histograms_every)
+        self._durations = _Stride(job_histograms_every)
         self._lock = threading.Lock()
         self._runtimes: list[Runtime] = []
         self._gauges: dict[int, list[dict[str, Any]]] = {}  # id(runtime) -> leader rows
@@ -154,11 +175,8 @@ class Metrics:
         self._record("awa.dispatch.claim_batch_size", count, queue)
         self._record("awa.dispatch.claim_duration", data["duration"], queue)
         waits = data["waits"]
-        every = self._every
-        if every > 1:
-            start = -self._waits_seen % every
-            self._waits_seen += len(waits)
-            waits = waits[start::every]
+        if self._every > 1:
+            waits = self._waits.take(waits)
         record = self._wait.record
         for seconds in waits:
             record(seconds if seconds > 0.0 else 0.0, queue)
@@ -180,11 +198,8 @@ class Metrics:
         totals, total_key, attributes = found
         with self._lock:
             totals[total_key] = totals.get(total_key, 0) + 1
-        if self._every > 1:
-            seen = self._durations_seen
-            self._durations_seen = seen + 1
-            if seen % self._every:
-                return
+        if self._every > 1 and not self._durations.due():
+            return
         self._duration.record(data["duration"], attributes)
 
     def _on_stale(self, _runtime: Runtime, data: dict[str, Any]) -> None:
