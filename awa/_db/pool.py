@@ -242,9 +242,16 @@ class AsyncPool(_PoolBase[AnyioConnection]):
             if slot is None:
                 conn = await self._connect()
                 return conn, time.monotonic()
-            if _usable(slot.conn) and (
-                not self._needs_check(slot, now) or await self._ping(slot.conn)
-            ):
+            try:
+                healthy = _usable(slot.conn) and (
+                    not self._needs_check(slot, now) or await self._ping(slot.conn)
+                )
+            except BaseException:
+                # Cancelled mid-ping: the connection is out of the idle list
+                # and nobody borrowed it.
+                await self._close_quietly(slot.conn)
+                raise
+            if healthy:
                 return slot.conn, slot.created
             self._discarded += 1
             await self._close_quietly(slot.conn)

@@ -94,7 +94,7 @@ class Leader:
         return 3 * max(c.check_interval, c.election_interval) + c.check_timeout
 
     async def _connect(self) -> AnyioConnection:
-        conn = await open_connection(
+        return await open_connection(
             self.config.conninfo,
             timeout=self.config.connect_timeout,
             application_name="awa-leader",
@@ -104,14 +104,16 @@ class Leader:
             keepalives_count=3,
             prepare_threshold=None if self.config.transaction_lock else 5,
         )
-        if not self.config.transaction_lock and conn.info.server_version >= 140000:
-            try:
-                await AsyncExecutor(conn).one(
-                    Q["leader_idle_timeout"], {"timeout": f"{round(self.idle_timeout * 1000)}ms"}
-                )
-            except AwaError as exc:
-                logger.warning("could not set idle_session_timeout on the lock session: %s", exc)
-        return conn
+
+    async def _limit_idle(self, executor: AsyncExecutor) -> None:
+        if self.config.transaction_lock or executor.conn.info.server_version < 140000:
+            return
+        try:
+            await executor.one(
+                Q["leader_idle_timeout"], {"timeout": f"{round(self.idle_timeout * 1000)}ms"}
+            )
+        except AwaError as exc:
+            logger.warning("could not set idle_session_timeout on the lock session: %s", exc)
 
     async def _campaign(self) -> None:
         """Hold a dedicated connection, win the lock, lead; unlock on the way out.
@@ -123,6 +125,7 @@ class Leader:
         executor = AsyncExecutor(conn)
         held = False
         try:
+            await self._limit_idle(executor)
             while not held:
                 held = await self._try_lock(executor)
                 if not held:

@@ -131,6 +131,24 @@ def test_sync_pool_skips_a_connection_the_server_closed(database_url: str, db) -
         client.queue_stats()  # no ConnectionFailed
 
 
+async def test_pool_closes_a_connection_whose_health_check_was_cancelled(
+    database_url: str,
+) -> None:
+    pool = pool_for(database_url, max_size=1, check_after_idle=1)
+    async with pool.connection() as conn:
+        pass
+    pool._idle[-1].returned -= 60  # idle long enough to need a ping
+    with anyio.CancelScope() as scope:
+        scope.cancel()  # lands in the ping the idle connection now needs
+        async with pool.connection():
+            pass  # pragma: no cover
+    assert conn.closed
+    assert pool.stats().size == 0
+    async with pool.connection() as fresh:
+        assert fresh is not conn
+    await pool.close()
+
+
 async def test_pool_acquire_times_out_when_exhausted(database_url: str) -> None:
     pool = pool_for(database_url, max_size=1, acquire_timeout=0.1)
     async with pool.connection():

@@ -11,6 +11,11 @@ import pytest
 
 import awa
 from awa import JobState
+from awa._db.connection import AnyioConnection
+from awa._db.executor_async import AsyncExecutor
+from awa._runtime.leader import Leader, LeaderConfig
+from awa._runtime.signals import Signals
+from awa._runtime.spec_trace import SpecTrace
 from tests.helpers import force_running
 from tests.runtime_helpers import fast, wait_finalized, wait_signal
 
@@ -172,6 +177,34 @@ async def test_leadership_moves_when_the_leader_connection_dies(client, database
         await client.insert(Task(1), run_at=timedelta(seconds=0.2))
         with anyio.fail_after(20):
             await done.wait()
+
+
+async def test_a_leader_cancelled_while_setting_up_its_lock_session_closes_it(
+    database_url: str,
+) -> None:
+    entered = anyio.Event()
+    opened: list[AnyioConnection] = []
+
+    class StuckLeader(Leader):
+        async def _limit_idle(self, executor: AsyncExecutor) -> None:
+            opened.append(executor.conn)
+            entered.set()
+            await anyio.sleep_forever()
+
+    leader = StuckLeader(
+        LeaderConfig(conninfo=database_url),
+        [],
+        signals=Signals(),
+        trace=SpecTrace(None),
+        worker="w",
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(leader.run)
+        with anyio.fail_after(10):
+            await entered.wait()
+        tg.cancel_scope.cancel()
+    assert [conn.closed for conn in opened] == [True]
+    assert not leader.is_leader
 
 
 async def test_cleaner_applies_per_queue_retention(client, db) -> None:
