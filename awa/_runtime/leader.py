@@ -133,14 +133,20 @@ class Leader:
             await self._lead(executor)
         finally:
             self.is_leader = False
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.config.check_timeout):
-                if held and not conn.closed:
-                    try:
-                        await self._unlock(executor)
-                        self.trace.emit("ReleaseLeadership", worker=self.worker)
-                    except AwaError as exc:
-                        logger.debug("unlock failed (the lock goes with the connection): %s", exc)
-                await conn.close()
+            with anyio.CancelScope(shield=True):
+                try:
+                    if held and not conn.closed:
+                        with anyio.move_on_after(self.config.check_timeout):
+                            await self._release(executor)
+                finally:
+                    await conn.close()
+
+    async def _release(self, executor: AsyncExecutor) -> None:
+        try:
+            await self._unlock(executor)
+            self.trace.emit("ReleaseLeadership", worker=self.worker)
+        except AwaError as exc:
+            logger.debug("unlock failed (the lock goes with the connection): %s", exc)
 
     async def _try_lock(self, executor: AsyncExecutor) -> bool:
         if not self.config.transaction_lock:

@@ -207,6 +207,41 @@ async def test_a_leader_cancelled_while_setting_up_its_lock_session_closes_it(
     assert not leader.is_leader
 
 
+async def test_a_leader_whose_unlock_hangs_still_closes_its_lock_session(
+    database_url: str,
+) -> None:
+    leading = anyio.Event()
+    unlocking = anyio.Event()
+    opened: list[AnyioConnection] = []
+
+    class HungUnlockLeader(Leader):
+        async def _lead(self, executor: AsyncExecutor) -> None:
+            opened.append(executor.conn)
+            self.is_leader = True
+            leading.set()
+            await anyio.sleep_forever()
+
+        async def _unlock(self, executor: AsyncExecutor) -> None:
+            unlocking.set()
+            await anyio.sleep_forever()  # a server that never answers
+
+    leader = HungUnlockLeader(
+        LeaderConfig(conninfo=database_url, check_timeout=0.2),
+        [],
+        signals=Signals(),
+        trace=SpecTrace(None),
+        worker="w",
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(leader.run)
+        with anyio.fail_after(10):
+            await leading.wait()
+        tg.cancel_scope.cancel()
+    assert unlocking.is_set()
+    assert [conn.closed for conn in opened] == [True]
+    assert not leader.is_leader
+
+
 async def test_cleaner_applies_per_queue_retention(client, db) -> None:
     @client.worker(Task)
     async def handle(job: awa.JobContext) -> None:
