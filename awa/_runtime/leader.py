@@ -142,6 +142,11 @@ class Leader:
                     await conn.close()
 
     async def _release(self, executor: AsyncExecutor) -> None:
+        """Unlock before the connection closes (closing would release it too).
+
+        Spec: AwaLeader!ReleaseLeadership
+        Spec: AwaShutdown!ReleaseLeadership
+        """
         try:
             await self._unlock(executor)
             self.trace.emit("ReleaseLeadership", worker=self.worker)

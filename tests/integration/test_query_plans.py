@@ -44,6 +44,11 @@ def one(rows: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {"id": rows[0]["id"], "lease": rows[0]["run_lease"], **extra}
 
 
+def explain(db: psycopg.Connection, name: str, params: dict[str, Any]) -> str:
+    rows = db.execute("EXPLAIN " + Q[name].text, params).fetchall()
+    return "\n".join(row["QUERY PLAN"] for row in rows)
+
+
 STATEMENTS = {
     "job_heartbeat_many": lambda rows: batch(rows, progress=None),
     "job_complete_many": lambda rows: {**batch(rows), "keep": True},
@@ -79,10 +84,7 @@ def test_a_fenced_write_probes_the_primary_key(
     name: str, mode: str, running: list[dict[str, Any]], db: psycopg.Connection
 ) -> None:
     db.execute(f"SET plan_cache_mode = {mode}")
-    plan = "\n".join(
-        row["QUERY PLAN"]
-        for row in db.execute("EXPLAIN " + Q[name].text, STATEMENTS[name](running)).fetchall()
-    )
+    plan = explain(db, name, STATEMENTS[name](running))
     assert "jobs_hot_pkey" in plan or "jobs_hot_callback_id" in plan, plan
     for index in WHOLE_SCANS:
         assert index not in plan, plan
@@ -107,8 +109,6 @@ def test_the_sweeps_still_use_their_indexes(
     running: list[dict[str, Any]],
     db: psycopg.Connection,
 ) -> None:
-    plan = "\n".join(
-        row["QUERY PLAN"] for row in db.execute("EXPLAIN " + Q[name].text, params).fetchall()
-    )
+    plan = explain(db, name, params)
     for index in indexes:
         assert index in plan, plan

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 import pytest
@@ -179,6 +180,19 @@ async def test_leadership_moves_when_the_leader_connection_dies(client, database
             await done.wait()
 
 
+def lone_leader_options() -> dict[str, Any]:
+    return {"signals": Signals(), "trace": SpecTrace(None), "worker": "w"}
+
+
+async def cancel_once(leader: Leader, reached: anyio.Event) -> None:
+    """Run ``leader`` alone until it sets ``reached``, then cancel it."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(leader.run)
+        with anyio.fail_after(10):
+            await reached.wait()
+        tg.cancel_scope.cancel()
+
+
 async def test_a_leader_cancelled_while_setting_up_its_lock_session_closes_it(
     database_url: str,
 ) -> None:
@@ -191,18 +205,8 @@ async def test_a_leader_cancelled_while_setting_up_its_lock_session_closes_it(
             entered.set()
             await anyio.sleep_forever()
 
-    leader = StuckLeader(
-        LeaderConfig(conninfo=database_url),
-        [],
-        signals=Signals(),
-        trace=SpecTrace(None),
-        worker="w",
-    )
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(leader.run)
-        with anyio.fail_after(10):
-            await entered.wait()
-        tg.cancel_scope.cancel()
+    leader = StuckLeader(LeaderConfig(conninfo=database_url), [], **lone_leader_options())
+    await cancel_once(leader, entered)
     assert [conn.closed for conn in opened] == [True]
     assert not leader.is_leader
 
@@ -225,18 +229,9 @@ async def test_a_leader_whose_unlock_hangs_still_closes_its_lock_session(
             unlocking.set()
             await anyio.sleep_forever()  # a server that never answers
 
-    leader = HungUnlockLeader(
-        LeaderConfig(conninfo=database_url, check_timeout=0.2),
-        [],
-        signals=Signals(),
-        trace=SpecTrace(None),
-        worker="w",
-    )
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(leader.run)
-        with anyio.fail_after(10):
-            await leading.wait()
-        tg.cancel_scope.cancel()
+    config = LeaderConfig(conninfo=database_url, check_timeout=0.2)
+    leader = HungUnlockLeader(config, [], **lone_leader_options())
+    await cancel_once(leader, leading)
     assert unlocking.is_set()
     assert [conn.closed for conn in opened] == [True]
     assert not leader.is_leader
